@@ -4,7 +4,9 @@
 //!
 //! This crate has no I/O and depends only on the Kubernetes type definitions.
 
+pub mod quantity;
 pub mod resources;
+pub mod selector;
 pub mod status;
 pub mod types;
 pub mod validation;

@@ -1,0 +1,11 @@
+//! Behaviour of this resource; only the generic rules so far.
+
+use std::sync::Arc;
+
+use api::resources::ResourceInfo;
+
+use crate::DynStrategy;
+
+pub fn strategy(info: &'static ResourceInfo) -> Arc<dyn DynStrategy> {
+    crate::plain(info)
+}
