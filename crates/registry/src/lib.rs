@@ -5,6 +5,7 @@
 //! The API server's generic store asks [`strategy_for`] for a resource's behaviour and never
 //! looks at a concrete type itself.
 
+pub mod config;
 pub mod convert;
 pub mod core;
 pub mod meta;
@@ -16,6 +17,7 @@ use std::sync::Arc;
 
 use api::resources::{RESOURCES, ResourceInfo};
 
+pub use config::Config;
 pub use strategy::{Admitted, DynStrategy, NameValidation, Strategy};
 
 /// The resource whose stored form `info`'s objects take (itself, unless it is a second view of
@@ -29,11 +31,11 @@ pub fn storage_info(info: &'static ResourceInfo) -> &'static ResourceInfo {
 
 /// The behaviour of the resource stored as `info` (pass the storage version; see
 /// [`storage_info`]). Strategies hold state (allocators), so the server builds each once.
-pub fn strategy_for(info: &'static ResourceInfo) -> Arc<dyn DynStrategy> {
+pub fn strategy_for(info: &'static ResourceInfo, config: &Config) -> Arc<dyn DynStrategy> {
     match (info.group, info.plural) {
         ("", "namespaces") => core::namespaces::strategy(info),
         ("", "pods") => workloads::pods::strategy(info),
-        ("", "services") => core::services::strategy(info),
+        ("", "services") => core::services::strategy(info, config),
         ("", "endpoints") => core::endpoints::strategy(info),
         ("", "configmaps") => core::configmaps::strategy(info),
         ("", "secrets") => core::secrets::strategy(info),
@@ -92,7 +94,7 @@ mod tests {
     fn every_storage_resource_has_a_strategy_of_its_own_kind() {
         for info in RESOURCES {
             let s = storage_info(info);
-            let strategy = strategy_for(s);
+            let strategy = strategy_for(s, &Config::default());
             assert_eq!(strategy.info().kind, s.kind);
             assert_eq!(strategy.info().group, s.group);
         }

@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use api::resources::ResourceInfo;
 
-use crate::DynStrategy;
+use crate::{Config, DynStrategy};
 
-pub fn strategy(info: &'static ResourceInfo) -> Arc<dyn DynStrategy> {
+pub fn strategy(info: &'static ResourceInfo, _config: &Config) -> Arc<dyn DynStrategy> {
     crate::plain(info)
 }
