@@ -20,6 +20,8 @@ pub enum ErrorKind {
     Forbidden,
     TooLong(usize),
     TooMany(usize),
+    /// The rendered value that names something missing (`Not found: "x"`).
+    NotFound(String),
     Internal,
 }
 
@@ -34,6 +36,7 @@ impl ErrorKind {
             ErrorKind::Forbidden => "FieldValueForbidden",
             ErrorKind::TooLong(_) => "FieldValueTooLong",
             ErrorKind::TooMany(_) => "FieldValueTooMany",
+            ErrorKind::NotFound(_) => "FieldValueNotFound",
             ErrorKind::Internal => "InternalError",
         }
     }
@@ -122,6 +125,14 @@ impl FieldError {
         }
     }
 
+    pub fn not_found(field: impl Into<String>, value: impl Into<Value>) -> Self {
+        FieldError {
+            field: field.into(),
+            kind: ErrorKind::NotFound(render(value)),
+            detail: String::new(),
+        }
+    }
+
     pub fn internal(field: impl Into<String>, detail: impl Into<String>) -> Self {
         FieldError {
             field: field.into(),
@@ -147,6 +158,7 @@ impl FieldError {
             ErrorKind::Forbidden => "Forbidden".to_string(),
             ErrorKind::TooLong(_) => "Too long".to_string(),
             ErrorKind::TooMany(_) => "Too many".to_string(),
+            ErrorKind::NotFound(v) => format!("Not found: {v}"),
             ErrorKind::Internal => "Internal error".to_string(),
         };
         if self.detail.is_empty() {
@@ -249,7 +261,12 @@ pub fn dns1123_label(s: &str) -> Vec<String> {
         ));
     }
     if !is_label_shape(s) {
-        errs.push(DNS1123_LABEL_MSG.to_string());
+        // A valid subdomain fails only because of its dots; say so, as upstream does.
+        if s.contains('.') && s.split('.').all(is_label_shape) {
+            errs.push("must not contain dots".to_string());
+        } else {
+            errs.push(DNS1123_LABEL_MSG.to_string());
+        }
     }
     errs
 }
@@ -419,7 +436,11 @@ mod tests {
         assert!(!dns1123_subdomain("a..b").is_empty());
         assert!(!dns1123_subdomain(&"a".repeat(254)).is_empty());
         assert!(dns1123_label("kube-system").is_empty());
-        assert!(!dns1123_label("a.b").is_empty());
+        assert_eq!(dns1123_label("a.b"), ["must not contain dots"]);
+        assert_eq!(
+            FieldError::not_found("data", "k").to_string(),
+            "data: Not found: \"k\""
+        );
         assert!(dns1035_label("svc-1").is_empty());
         assert!(!dns1035_label("1svc").is_empty());
         assert!(path_segment_name("..").len() == 1);

@@ -1,1 +1,45 @@
-fn main() {}
+//! `keelson`: Kubernetes in one binary.
+
+mod cmd;
+mod kubeconfig;
+mod pki;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "keelson",
+    version,
+    about = "Kubernetes in one small, fast binary"
+)]
+struct Cli {
+    /// Log filter, e.g. `info`, `debug`, `apiserver=debug` (also from KEELSON_LOG).
+    #[arg(long, global = true, env = "KEELSON_LOG", default_value = "info")]
+    log: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the control plane (API server and its store).
+    Server(cmd::server::Args),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        match cli.command {
+            Command::Server(args) => cmd::server::run(args).await,
+        }
+    })
+}

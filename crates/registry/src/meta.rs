@@ -18,6 +18,94 @@ fn name_errors(name: &str, how: NameValidation) -> Vec<String> {
     }
 }
 
+/// Problems with a `generateName` prefix: the name rules with a trailing dash allowed, since a
+/// random suffix follows (upstream's `prefix = true`).
+fn prefix_errors(prefix: &str, how: NameValidation) -> Vec<String> {
+    match how {
+        NameValidation::PathSegment => validation::path_segment_name(prefix)
+            .into_iter()
+            // `.` and `..` are fine as prefixes: a suffix always follows.
+            .filter(|m| !m.starts_with("may not be '"))
+            .collect(),
+        _ => {
+            let masked = prefix
+                .strip_suffix('-')
+                .map_or(prefix.to_string(), |p| format!("{p}a"));
+            name_errors(&masked, how)
+        }
+    }
+}
+
+/// Go's `%#v` of a `[]string`.
+fn go_strings(items: &[String]) -> String {
+    let quoted: Vec<String> = items.iter().map(|s| format!("{s:?}")).collect();
+    format!("[]string{{{}}}", quoted.join(", "))
+}
+
+/// Upstream's `ValidateOwnerReferences`. Errors name the list, not an entry, as upstream's do.
+fn validate_owner_references(
+    refs: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference],
+    path: &Path,
+) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    let mut first_controller: Option<String> = None;
+    for r in refs {
+        let version = match r.api_version.split_once('/') {
+            Some((_, v)) => v,
+            None => r.api_version.as_str(),
+        };
+        if version.is_empty() {
+            errs.push(FieldError::invalid(
+                path.child("apiVersion"),
+                r.api_version.as_str(),
+                "version must not be empty",
+            ));
+        }
+        if r.kind.is_empty() {
+            errs.push(FieldError::invalid(
+                path.child("kind"),
+                "",
+                "kind must not be empty",
+            ));
+        }
+        if r.name.is_empty() {
+            errs.push(FieldError::invalid(
+                path.child("name"),
+                "",
+                "name must not be empty",
+            ));
+        }
+        if r.uid.is_empty() {
+            errs.push(FieldError::invalid(
+                path.child("uid"),
+                "",
+                "uid must not be empty",
+            ));
+        }
+        if r.api_version == "v1" && r.kind == "Event" {
+            errs.push(FieldError::invalid(
+                path,
+                serde_json::to_value(r).unwrap_or_default(),
+                "/v1, Kind=Event is disallowed from being an owner",
+            ));
+        }
+        if r.controller == Some(true) {
+            let current = format!("{}/{}", r.kind, r.name);
+            match &first_controller {
+                Some(first) => errs.push(FieldError::invalid(
+                    path,
+                    serde_json::to_value(refs).unwrap_or_default(),
+                    format!(
+                        "Only one reference can have Controller set to true. Found \"true\" in references for {first} and {current}"
+                    ),
+                )),
+                None => first_controller = Some(current),
+            }
+        }
+    }
+    errs
+}
+
 /// Validates the metadata of an object about to be written.
 pub fn validate_object_meta(
     meta: &ObjectMeta,
@@ -26,6 +114,13 @@ pub fn validate_object_meta(
 ) -> Vec<FieldError> {
     let root = Path::new("metadata");
     let mut errs = Vec::new();
+    if let Some(prefix) = meta.generate_name.as_deref().filter(|p| !p.is_empty()) {
+        errs.extend(validation::errors_for(
+            &root.child("generateName"),
+            prefix,
+            prefix_errors(prefix, names),
+        ));
+    }
     match meta.name.as_deref() {
         None | Some("") => errs.push(FieldError::required(
             root.child("name"),
@@ -54,6 +149,13 @@ pub fn validate_object_meta(
             "not allowed on this type",
         ));
     }
+    if let Some(g) = meta.generation.filter(|g| *g < 0) {
+        errs.push(FieldError::invalid(
+            root.child("generation"),
+            g,
+            "must be greater than or equal to 0",
+        ));
+    }
     if let Some(labels) = &meta.labels {
         errs.extend(validation::validate_labels(labels, &root.child("labels")));
     }
@@ -64,72 +166,38 @@ pub fn validate_object_meta(
         ));
     }
     if let Some(refs) = &meta.owner_references {
-        let path = root.child("ownerReferences");
-        for (i, r) in refs.iter().enumerate() {
-            let p = path.index(i);
-            if r.api_version.is_empty() {
-                errs.push(FieldError::invalid(
-                    p.child("apiVersion"),
-                    "",
-                    "version must not be empty",
-                ));
-            }
-            if r.kind.is_empty() {
-                errs.push(FieldError::invalid(
-                    p.child("kind"),
-                    "",
-                    "kind must not be empty",
-                ));
-            }
-            if r.name.is_empty() {
-                errs.push(FieldError::invalid(
-                    p.child("name"),
-                    "",
-                    "name must not be empty",
-                ));
-            }
-            if r.uid.is_empty() {
-                errs.push(FieldError::invalid(
-                    p.child("uid"),
-                    "",
-                    "uid must not be empty",
-                ));
-            }
-        }
-        let controllers: Vec<String> = refs
-            .iter()
-            .filter(|r| r.controller == Some(true))
-            .map(|r| format!("{}/{}", r.kind, r.name))
-            .collect();
-        if controllers.len() > 1 {
-            errs.push(FieldError::invalid(
-                path,
-                serde_json::Value::from(controllers),
-                "Only one reference can have Controller set to true",
-            ));
-        }
+        errs.extend(validate_owner_references(
+            refs,
+            &root.child("ownerReferences"),
+        ));
     }
     if let Some(finalizers) = &meta.finalizers {
         let path = root.child("finalizers");
+        // The generic rule (a qualified name) reports against the list; the rule built-in
+        // types add (standard or domain-qualified) reports against the entry.
         for f in finalizers {
-            let problems = validation::qualified_name(f);
-            if !problems.is_empty() {
-                errs.extend(validation::errors_for(&path, f, problems));
-            } else if !f.contains('/') && !STANDARD_FINALIZERS.contains(&f.as_str()) {
+            errs.extend(validation::errors_for(
+                &path,
+                f,
+                validation::qualified_name(f),
+            ));
+        }
+        let has = |n: &str| finalizers.iter().any(|f| f == n);
+        if has("orphan") && has("foregroundDeletion") {
+            errs.push(FieldError {
+                field: path.to_string(),
+                kind: validation::ErrorKind::Invalid(go_strings(finalizers)),
+                detail: "finalizer orphan and foregroundDeletion cannot be both set".to_string(),
+            });
+        }
+        for (i, f) in finalizers.iter().enumerate() {
+            if !f.contains('/') && !STANDARD_FINALIZERS.contains(&f.as_str()) {
                 errs.push(FieldError::invalid(
-                    &path,
+                    path.index(i),
                     f.as_str(),
                     "name is neither a standard finalizer name nor is it fully qualified",
                 ));
             }
-        }
-        let has = |n: &str| finalizers.iter().any(|f| f == n);
-        if has("orphan") && has("foregroundDeletion") {
-            errs.push(FieldError::invalid(
-                &path,
-                serde_json::Value::from(finalizers.clone()),
-                "finalizer orphan and foregroundDeletion cannot be both set",
-            ));
         }
     }
     errs
@@ -139,6 +207,35 @@ pub fn validate_object_meta(
 pub fn validate_object_meta_update(new: &ObjectMeta, old: &ObjectMeta) -> Vec<FieldError> {
     let root = Path::new("metadata");
     let mut errs = Vec::new();
+    if old.deletion_timestamp.is_some() {
+        let old_f = old.finalizers.as_deref().unwrap_or(&[]);
+        let mut added: Vec<String> = new
+            .finalizers
+            .as_deref()
+            .unwrap_or(&[])
+            .iter()
+            .filter(|f| !old_f.contains(f))
+            .cloned()
+            .collect();
+        added.sort();
+        added.dedup();
+        if !added.is_empty() {
+            errs.push(FieldError::forbidden(
+                root.child("finalizers"),
+                format!(
+                    "no new finalizers can be added if the object is being deleted, found new finalizers {}",
+                    go_strings(&added)
+                ),
+            ));
+        }
+    }
+    if new.generation.unwrap_or(0) < old.generation.unwrap_or(0) {
+        errs.push(FieldError::invalid(
+            root.child("generation"),
+            new.generation.unwrap_or(0),
+            "must not be decremented",
+        ));
+    }
     let immutable = |field: &str, n: Option<&str>, o: Option<&str>, errs: &mut Vec<FieldError>| {
         if n.unwrap_or("") != o.unwrap_or("") {
             errs.push(FieldError::invalid(
@@ -156,22 +253,6 @@ pub fn validate_object_meta_update(new: &ObjectMeta, old: &ObjectMeta) -> Vec<Fi
         &mut errs,
     );
     immutable("uid", new.uid.as_deref(), old.uid.as_deref(), &mut errs);
-    if old.deletion_timestamp.is_some() {
-        let old_f = old.finalizers.as_deref().unwrap_or(&[]);
-        let added: Vec<&String> = new
-            .finalizers
-            .as_deref()
-            .unwrap_or(&[])
-            .iter()
-            .filter(|f| !old_f.contains(f))
-            .collect();
-        if !added.is_empty() {
-            errs.push(FieldError::forbidden(
-                root.child("finalizers"),
-                format!("no new finalizers can be added if the object is being deleted, found new finalizers {added:?}"),
-            ));
-        }
-    }
     errs
 }
 
@@ -188,6 +269,7 @@ pub fn carry_over_system_fields(new: &mut ObjectMeta, old: &ObjectMeta) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // in tests a failed unwrap is a failed assertion
 mod tests {
     use super::*;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
@@ -252,9 +334,49 @@ mod tests {
             .map(ToString::to_string)
             .collect();
         assert_eq!(errs.len(), 3, "{errs:?}");
-        assert!(errs[0].starts_with("metadata.ownerReferences[1].uid"));
-        assert!(errs[1].contains("Only one reference can have Controller set to true"));
-        assert!(errs[2].contains("\"nodomain\""));
+        // Upstream names the list, not the entry, in owner-reference errors.
+        assert_eq!(
+            errs[0],
+            "metadata.ownerReferences.uid: Invalid value: \"\": uid must not be empty"
+        );
+        assert!(errs[1].ends_with(
+            "Only one reference can have Controller set to true. Found \"true\" in references for K/a and K/b"
+        ));
+        assert_eq!(
+            errs[2],
+            "metadata.finalizers[2]: Invalid value: \"nodomain\": name is neither a standard finalizer name nor is it fully qualified"
+        );
+
+        let mut m = meta("a", Some("default"));
+        m.finalizers = Some(vec!["orphan".into(), "foregroundDeletion".into()]);
+        m.generate_name = Some("Web-".into());
+        m.owner_references = Some(vec![OwnerReference {
+            api_version: "apps/".into(),
+            kind: "K".into(),
+            name: "n".into(),
+            uid: "u".into(),
+            ..Default::default()
+        }]);
+        let errs: Vec<String> = validate_object_meta(&m, true, NameValidation::Subdomain)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(errs.len(), 3, "{errs:?}");
+        assert!(errs[0].starts_with(
+            "metadata.generateName: Invalid value: \"Web-\": a lowercase RFC 1123 subdomain"
+        ));
+        assert_eq!(
+            errs[1],
+            "metadata.ownerReferences.apiVersion: Invalid value: \"apps/\": version must not be empty"
+        );
+        assert_eq!(
+            errs[2],
+            "metadata.finalizers: Invalid value: []string{\"orphan\", \"foregroundDeletion\"}: finalizer orphan and foregroundDeletion cannot be both set"
+        );
+        // A valid prefix may end in a dash.
+        let mut ok = meta("web-x1", Some("default"));
+        ok.generate_name = Some("web-".into());
+        assert!(validate_object_meta(&ok, true, NameValidation::Subdomain).is_empty());
     }
 
     #[test]
@@ -272,8 +394,12 @@ mod tests {
             .iter()
             .map(ToString::to_string)
             .collect();
-        assert_eq!(errs.len(), 2);
-        assert!(errs[0].starts_with("metadata.name: Invalid value: \"b\": field is immutable"));
-        assert!(errs[1].contains("no new finalizers"));
+        assert_eq!(
+            errs,
+            [
+                "metadata.finalizers: Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers []string{\"c/d\"}",
+                "metadata.name: Invalid value: \"b\": field is immutable",
+            ]
+        );
     }
 }

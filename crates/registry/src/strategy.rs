@@ -48,6 +48,13 @@ pub trait Strategy: Send + Sync + 'static {
         false
     }
 
+    /// Whether a change outside the spec also starts a new generation (a Deployment's
+    /// annotations do: they are copied to its ReplicaSets). Only asked when
+    /// `tracks_generation()`.
+    fn generation_changed(&self, _new: &Self::Object, _old: &Self::Object) -> bool {
+        false
+    }
+
     /// Whether a PUT to a missing name creates it.
     fn allow_create_on_update(&self) -> bool {
         false
@@ -321,13 +328,14 @@ impl<S: Strategy> DynStrategy for Adapter<S> {
         old: &Value,
         dry_run: bool,
     ) -> Result<Admitted, ApiError> {
-        if self.has_status() {
-            if let Value::Object(m) = &mut input {
-                match old.get("status") {
-                    Some(s) => m.insert("status".to_string(), s.clone()),
-                    None => m.remove("status"),
-                };
-            }
+        // The main resource cannot change status: keep the stored one.
+        if self.has_status()
+            && let Value::Object(m) = &mut input
+        {
+            match old.get("status") {
+                Some(s) => m.insert("status".to_string(), s.clone()),
+                None => m.remove("status"),
+            };
         }
         let (mut obj, unknown_fields) = decode::<S::Object>(input)?;
         let old_obj: S::Object = decode_stored(old)?;
@@ -338,7 +346,8 @@ impl<S: Strategy> DynStrategy for Adapter<S> {
         );
         self.strategy.prepare_for_update(&mut obj, &old_obj);
         if self.strategy.tracks_generation() {
-            let changed = spec_part(&encode(&obj)?) != spec_part(old);
+            let changed = spec_part(&encode(&obj)?) != spec_part(old)
+                || self.strategy.generation_changed(&obj, &old_obj);
             let meta = k8s_openapi::Metadata::metadata_mut(&mut obj);
             let base = k8s_openapi::Metadata::metadata(&old_obj)
                 .generation
@@ -380,6 +389,9 @@ impl<S: Strategy> DynStrategy for Adapter<S> {
         let (mut obj, unknown) = decode::<S::Object>(merged)?;
         unknown_fields.extend(unknown);
         let old_obj: S::Object = decode_stored(old)?;
+        // Defaulting applies to every decoded body, status writes included (upstream defaults
+        // on decode).
+        self.strategy.set_defaults(&mut obj);
         self.strategy.prepare_for_status_update(&mut obj, &old_obj);
         let errors = self.strategy.validate_status_update(&obj, &old_obj);
         if !errors.is_empty() {

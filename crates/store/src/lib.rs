@@ -12,6 +12,10 @@
 //! * a watch from revision `r` delivers every change with revision `> r` under its prefix, exactly
 //!   once, in revision order — or ends with [`StoreError::Compacted`] when that history is gone.
 
+#[cfg(feature = "conformance")]
+pub mod conformance;
+pub mod embedded;
+
 use std::pin::Pin;
 
 use async_trait::async_trait;

@@ -1,5 +1,6 @@
 //! Strategies of core/v1 resources other than the pod-carrying workloads.
 
+pub mod common;
 pub mod configmaps;
 pub mod endpoints;
 pub mod events;
@@ -12,3 +13,6 @@ pub mod resourcequotas;
 pub mod secrets;
 pub mod serviceaccounts;
 pub mod services;
+
+#[cfg(test)]
+pub(crate) mod testing;

@@ -1,0 +1,240 @@
+//! etcd for comparison: a single-member etcd (Debian's `etcd-server`) started on free loopback
+//! ports with a temporary data directory, and the same closed-loop write workload as keelson's
+//! creates, as gRPC `Put`s of the same bytes.
+//!
+//! Readiness is the first successful linearizable `Range`, which needs an elected leader: the
+//! moment a client could first write.
+
+pub mod grpc;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use crate::keelson::free_ports;
+use crate::procfs;
+use crate::stats::{Latencies, duration_nanos};
+use crate::workload::LoadResult;
+use grpc::{Endpoint, GrpcConn, GrpcError};
+
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Debug, thiserror::Error)]
+pub enum EtcdError {
+    #[error("starting {bin}: {source}")]
+    Spawn { bin: String, source: std::io::Error },
+    #[error("etcd exited with {status} before becoming ready; log:\n{log}")]
+    Exited {
+        status: std::process::ExitStatus,
+        log: String,
+    },
+    #[error("etcd was not ready after {0:?}; log:\n{1}")]
+    Timeout(Duration, String),
+    #[error("preparing etcd's directory: {0}")]
+    Dir(std::io::Error),
+    #[error("no free loopback port: {0}")]
+    Port(String),
+    #[error(transparent)]
+    Grpc(#[from] GrpcError),
+}
+
+/// `etcd --version`'s first line, or None when the binary cannot be run.
+pub fn version(bin: &Path) -> Option<String> {
+    let out = Command::new(bin).arg("--version").output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .next()
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty())
+}
+
+/// A running single-member etcd; dropping it kills the process (its directory is removed).
+pub struct Etcd {
+    child: Option<Child>,
+    dir: tempfile::TempDir,
+    pub endpoint: Endpoint,
+    pub ready_after: Duration,
+}
+
+impl Etcd {
+    pub async fn start(bin: &Path, under: &Path) -> Result<Etcd, EtcdError> {
+        let dir = tempfile::Builder::new()
+            .prefix("etcd-")
+            .tempdir_in(under)
+            .map_err(EtcdError::Dir)?;
+        let ports = free_ports(2).map_err(|e| EtcdError::Port(e.to_string()))?;
+        let (client_port, peer_port) = (ports[0], ports[1]);
+        let client_url = format!("http://127.0.0.1:{client_port}");
+        let peer_url = format!("http://127.0.0.1:{peer_port}");
+        let log = std::fs::File::create(dir.path().join("etcd.log")).map_err(EtcdError::Dir)?;
+        let log_err = log.try_clone().map_err(EtcdError::Dir)?;
+        let endpoint = Endpoint::new(SocketAddr::from(([127, 0, 0, 1], client_port)))?;
+        let started = Instant::now();
+        let child = Command::new(bin)
+            .arg("--name=bench")
+            .arg(format!("--data-dir={}", dir.path().join("data").display()))
+            .arg(format!("--listen-client-urls={client_url}"))
+            .arg(format!("--advertise-client-urls={client_url}"))
+            .arg(format!("--listen-peer-urls={peer_url}"))
+            .arg(format!("--initial-advertise-peer-urls={peer_url}"))
+            .arg(format!("--initial-cluster=bench={peer_url}"))
+            .arg("--initial-cluster-state=new")
+            .args(["--logger=zap", "--log-outputs=stderr", "--log-level=warn"])
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log_err)
+            .spawn()
+            .map_err(|source| EtcdError::Spawn {
+                bin: bin.display().to_string(),
+                source,
+            })?;
+        let mut etcd = Etcd {
+            child: Some(child),
+            dir,
+            endpoint,
+            ready_after: Duration::ZERO,
+        };
+        etcd.ready_after = etcd.wait_ready(started).await?;
+        Ok(etcd)
+    }
+
+    async fn wait_ready(&mut self, started: Instant) -> Result<Duration, EtcdError> {
+        loop {
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                self.child = None;
+                return Err(EtcdError::Exited {
+                    status,
+                    log: self.log(),
+                });
+            }
+            if let Ok(mut conn) = self.endpoint.connect().await
+                && conn.count_prefix(&self.endpoint, b"/").await.is_ok()
+            {
+                return Ok(started.elapsed());
+            }
+            if started.elapsed() > READY_TIMEOUT {
+                return Err(EtcdError::Timeout(READY_TIMEOUT, self.log()));
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("etcd.log")).unwrap_or_default()
+    }
+
+    /// SIGTERM, then SIGKILL after 10 s.
+    pub async fn stop(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status();
+        let t0 = Instant::now();
+        while t0.elapsed() < Duration::from_secs(10) {
+            if let Ok(Some(_)) = child.try_wait() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+impl Drop for Etcd {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Puts every pre-framed request in `puts` with `clients` connections, each sending its next
+/// put as soon as the previous one answered (the same closed loop as keelson's creates).
+pub async fn put_load(
+    ep: &Endpoint,
+    clients: usize,
+    puts: Vec<Bytes>,
+    pid: Option<u32>,
+) -> Result<LoadResult, EtcdError> {
+    let mut conns = Vec::with_capacity(clients);
+    for _ in 0..clients {
+        conns.push(ep.connect().await?);
+    }
+    let puts = Arc::new(puts);
+    let next = Arc::new(AtomicUsize::new(0));
+    let cpu = || pid.and_then(|p| procfs::cpu_time(p).ok());
+    let (server0, client0) = (cpu(), procfs::own_cpu_time().ok());
+    let t0 = Instant::now();
+    let tasks: Vec<_> = conns
+        .into_iter()
+        .map(|conn| tokio::spawn(put_client(conn, ep.clone(), puts.clone(), next.clone())))
+        .collect();
+    let mut nanos = Vec::with_capacity(puts.len());
+    let (mut errors, mut first_error) = (0, None);
+    for t in tasks {
+        let (n, e, f) = t
+            .await
+            .map_err(|e| EtcdError::Port(format!("a client task failed: {e}")))?;
+        nanos.extend_from_slice(&n);
+        errors += e;
+        first_error = first_error.or(f);
+    }
+    let wall = t0.elapsed();
+    let (server1, client1) = (cpu(), procfs::own_cpu_time().ok());
+    Ok(LoadResult {
+        clients,
+        ok: nanos.len() as u64,
+        errors,
+        first_error,
+        wall,
+        latencies: Latencies::from_nanos(nanos),
+        server_cpu: server0.zip(server1).map(|(a, b)| b.saturating_sub(a)),
+        client_cpu: client0.zip(client1).map(|(a, b)| b.saturating_sub(a)),
+    })
+}
+
+async fn put_client(
+    mut conn: GrpcConn,
+    ep: Endpoint,
+    puts: Arc<Vec<Bytes>>,
+    next: Arc<AtomicUsize>,
+) -> (Vec<u64>, u64, Option<String>) {
+    let (mut nanos, mut errors, mut first) = (Vec::with_capacity(puts.len() / 8 + 16), 0u64, None);
+    loop {
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        let Some(framed) = puts.get(i) else { break };
+        let t = Instant::now();
+        match conn.put(&ep, framed.clone()).await {
+            Ok(_) => nanos.push(duration_nanos(t.elapsed())),
+            Err(e) => {
+                errors += 1;
+                first.get_or_insert_with(|| format!("put {i}: {e}"));
+                match ep.connect().await {
+                    Ok(c) => conn = c,
+                    Err(_) => break,
+                }
+            }
+        }
+    }
+    (nanos, errors, first)
+}

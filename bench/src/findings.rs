@@ -1,0 +1,949 @@
+//! Everything one run measured, and how it is printed: a header, one table per section with
+//! targets and PASS/MISS marks, notes on anything odd, and a closing summary paragraph.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::procfs::Memory;
+use crate::report::{Table, Target, bytes, dur, int, mib, rate};
+use crate::stats::Latencies;
+use crate::workload::LoadResult;
+use crate::workload::list::ListResult;
+use crate::workload::watch::WatchResult;
+
+const TARGET_CREATES: Target = Target::AtLeast(5000.0);
+const TARGET_P99: Target = Target::Below(Duration::from_millis(10));
+const TARGET_READY: Target = Target::Below(Duration::from_millis(300));
+const TARGET_IDLE_RSS: Target = Target::BytesBelow(30 * 1024 * 1024);
+
+/// The counts of one run.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub quick: bool,
+    pub fresh_starts: usize,
+    pub restarts: usize,
+    pub restarts_with_data: usize,
+    /// Wait after ready before sampling idle memory.
+    pub idle_wait: Duration,
+    pub clients: usize,
+    pub warmup: usize,
+    /// ConfigMaps created (half of them land in the namespace the LIST phase reads).
+    pub creates: usize,
+    pub gets: usize,
+    pub list_reps: usize,
+    pub watchers: usize,
+    pub watch_events: usize,
+    pub watch_rate: f64,
+}
+
+impl Plan {
+    pub fn full() -> Plan {
+        Plan {
+            quick: false,
+            fresh_starts: 5,
+            restarts: 5,
+            restarts_with_data: 3,
+            idle_wait: Duration::from_secs(3),
+            clients: 16,
+            warmup: 800,
+            creates: 20_000,
+            gets: 40_000,
+            list_reps: 10,
+            watchers: 100,
+            watch_events: 2_000,
+            watch_rate: 200.0,
+        }
+    }
+
+    pub fn quick() -> Plan {
+        Plan {
+            quick: true,
+            fresh_starts: 3,
+            restarts: 3,
+            restarts_with_data: 2,
+            idle_wait: Duration::from_secs(2),
+            clients: 16,
+            warmup: 160,
+            creates: 2_000,
+            gets: 4_000,
+            list_reps: 3,
+            watchers: 100,
+            watch_events: 300,
+            watch_rate: 150.0,
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct StartupFindings {
+    pub fresh: Vec<Duration>,
+    pub restart: Vec<Duration>,
+    pub restart_with_data: Vec<Duration>,
+    /// SIGTERM to exit.
+    pub stop: Vec<Duration>,
+    pub error: Option<String>,
+}
+
+pub struct EtcdRun {
+    pub version: String,
+    pub ready_after: Duration,
+    pub idle: Option<Memory>,
+    pub after: Option<Memory>,
+    pub load: LoadResult,
+    /// Keys found under the put prefix afterwards.
+    pub stored: Option<i64>,
+    pub data_bytes: u64,
+}
+
+pub enum EtcdFindings {
+    NotRun,
+    Skipped(String),
+    Failed(String),
+    Ran(Box<EtcdRun>),
+}
+
+pub struct Findings {
+    pub plan: Plan,
+    pub server_bin: PathBuf,
+    pub work_dir: PathBuf,
+    pub startup: StartupFindings,
+    pub idle_memory: Option<Memory>,
+    pub after_memory: Option<Memory>,
+    pub restarted_memory: Option<Memory>,
+    pub threads_idle: Option<u64>,
+    pub threads_after: Option<u64>,
+    pub server_data_bytes: Option<u64>,
+    pub creates: Option<LoadResult>,
+    pub gets: Option<LoadResult>,
+    pub lists: Vec<ListResult>,
+    pub watch: Option<WatchResult>,
+    pub etcd: EtcdFindings,
+    /// (count, first few) WARN/ERROR lines of the workload server's log.
+    pub log_problems: (usize, Vec<String>),
+    pub errors: Vec<String>,
+    pub total: Duration,
+}
+
+impl Findings {
+    pub fn new(plan: Plan, server_bin: &Path, work_dir: &Path) -> Findings {
+        Findings {
+            plan,
+            server_bin: server_bin.to_path_buf(),
+            work_dir: work_dir.to_path_buf(),
+            startup: StartupFindings::default(),
+            idle_memory: None,
+            after_memory: None,
+            restarted_memory: None,
+            threads_idle: None,
+            threads_after: None,
+            server_data_bytes: None,
+            creates: None,
+            gets: None,
+            lists: Vec::new(),
+            watch: None,
+            etcd: EtcdFindings::NotRun,
+            log_problems: (0, Vec::new()),
+            errors: Vec::new(),
+            total: Duration::ZERO,
+        }
+    }
+
+    /// Objects in the server at the end of the workload.
+    fn stored_objects(&self) -> u64 {
+        self.creates.as_ref().map_or(0, |c| c.ok)
+            + self.watch.as_ref().map_or(0, |w| w.writes.len() as u64)
+            + self.plan.warmup as u64
+    }
+
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        out.push_str(&self.header());
+        out.push_str(&self.startup_tables());
+        if let Some(c) = &self.creates {
+            out.push_str(&load_table(
+                &format!("2. Creates: {} clients, {} ConfigMaps (~300 B of data, ~{} B JSON each), HTTPS/1.1 keep-alive", c.clients, int(self.plan.creates as u64), body_size()),
+                "create",
+                c,
+                Some(TARGET_CREATES),
+            ));
+        }
+        if let Some(g) = &self.gets {
+            out.push_str(&load_table(
+                &format!(
+                    "3. GETs by name: {} clients, {} random reads of existing ConfigMaps",
+                    g.clients,
+                    int(self.plan.gets as u64)
+                ),
+                "get",
+                g,
+                None,
+            ));
+        }
+        if !self.lists.is_empty() {
+            out.push_str(&self.list_table());
+        }
+        if let Some(w) = &self.watch {
+            out.push_str(&watch_table(w));
+        }
+        out.push_str(&self.etcd_table());
+        out.push_str(&self.problems());
+        let _ = writeln!(out, "\n== Summary ==\n{}", wrap(&self.summary(), 100));
+        let _ = writeln!(out, "\n(bench run took {})", dur(self.total));
+        out
+    }
+
+    fn header(&self) -> String {
+        let mut s = String::new();
+        let mode = if self.plan.quick {
+            "QUICK run (--quick: small counts, figures are indicative only)"
+        } else {
+            "full run"
+        };
+        let _ = writeln!(s, "keelson control-plane benchmark — {mode}");
+        let _ = writeln!(s, "server binary : {}", self.server_bin.display());
+        let _ = writeln!(s, "machine       : {}", machine_line());
+        let _ = writeln!(
+            s,
+            "data dirs     : {} ({})",
+            self.work_dir.display(),
+            filesystem_of(&self.work_dir)
+        );
+        let _ = writeln!(
+            s,
+            "load generator: this process, {} client connections (HTTP/1.1 over TLS with the admin client certificate, keep-alive), 2 runtime threads — it shares the cores with the server, so read CPU per request as the cost figure",
+            self.plan.clients
+        );
+        s
+    }
+
+    fn startup_tables(&self) -> String {
+        let st = &self.startup;
+        let mut t = Table::new(
+            "1. Start-up: spawn → first `ok` from GET /readyz",
+            &["", "median", "min", "max", "runs", "target", ""],
+        );
+        let mut row = |label: &str, samples: &[Duration], target: Option<Target>| {
+            let l = Latencies::from_durations(samples);
+            if l.is_empty() {
+                t.row([
+                    label.to_string(),
+                    "-".into(),
+                    "-".into(),
+                    "-".into(),
+                    "0".into(),
+                ]);
+                return;
+            }
+            let (tgt, verdict) = target.map_or((String::new(), ""), |tg| {
+                (tg.describe(), tg.verdict_dur(l.median()))
+            });
+            t.row([
+                label.to_string(),
+                dur(l.median()),
+                dur(l.min()),
+                dur(l.max()),
+                l.len().to_string(),
+                tgt,
+                verdict.to_string(),
+            ]);
+        };
+        row(
+            "fresh data dir (certificates generated)",
+            &st.fresh,
+            Some(TARGET_READY),
+        );
+        row(
+            "restart, existing data dir (empty cluster)",
+            &st.restart,
+            Some(TARGET_READY),
+        );
+        row(
+            &format!(
+                "restart with the workload's {} objects",
+                int(self.stored_objects())
+            ),
+            &st.restart_with_data,
+            Some(TARGET_READY),
+        );
+        row("graceful stop (SIGTERM → exit)", &st.stop, None);
+        if let Some(e) = &st.error {
+            t.note(format!("ERROR: {e}"));
+        }
+        let mut out = t.render();
+
+        let mut m = Table::new(
+            "1b. Memory of the server process (VmRSS from /proc/PID/status)",
+            &["", "value", "target", ""],
+        );
+        let idle_wait = dur(self.plan.idle_wait);
+        match self.idle_memory {
+            Some(mem) => m.row([
+                format!("idle RSS, {idle_wait} after ready (fresh, empty)"),
+                mib(mem.rss),
+                TARGET_IDLE_RSS.describe(),
+                TARGET_IDLE_RSS.verdict_bytes(mem.rss).to_string(),
+            ]),
+            None => m.row(["idle RSS".to_string(), "unavailable".to_string()]),
+        }
+        if let Some(mem) = self.after_memory {
+            m.row([
+                format!(
+                    "RSS after the workload ({} objects stored)",
+                    int(self.stored_objects())
+                ),
+                mib(mem.rss),
+            ]);
+            m.row([
+                "peak RSS during the workload (VmHWM)".to_string(),
+                mib(mem.peak),
+            ]);
+        }
+        if let Some(mem) = self.restarted_memory {
+            m.row([
+                format!("idle RSS after restart with that data ({idle_wait} after ready)"),
+                mib(mem.rss),
+            ]);
+        }
+        if let Some(b) = self.server_data_bytes {
+            m.row([
+                "data dir size after the workload (db/)".to_string(),
+                bytes(b),
+            ]);
+        }
+        if let (Some(a), Some(b)) = (self.threads_idle, self.threads_after) {
+            m.row([
+                "threads (idle → after workload)".to_string(),
+                format!("{a} → {b}"),
+            ]);
+        }
+        out.push_str(&m.render());
+        out
+    }
+
+    fn list_table(&self) -> String {
+        let objects = self.plan.creates.div_ceil(2);
+        let reps = self.plan.list_reps;
+        let mut t = Table::new(
+            format!(
+                "4. LIST of a namespace holding {} ConfigMaps (1 client; first run, then {reps} timed repetitions)",
+                int(objects as u64)
+            ),
+            &[
+                "list",
+                "items",
+                "pages",
+                "response",
+                "first",
+                "median",
+                "p99",
+                "max",
+                "server CPU/list",
+            ],
+        );
+        for r in &self.lists {
+            if r.latencies.is_empty() {
+                t.row([r.shape.label(), "FAILED".to_string()]);
+            } else {
+                t.row([
+                    r.shape.label(),
+                    int(r.items as u64),
+                    r.pages.to_string(),
+                    bytes(r.bytes),
+                    dur(r.first),
+                    dur(r.latencies.median()),
+                    dur(r.latencies.percentile(99.0)),
+                    dur(r.latencies.max()),
+                    r.server_cpu_per_list.map_or("-".to_string(), dur),
+                ]);
+            }
+            if r.bad_runs > 0 {
+                t.note(format!(
+                    "{}: {} of {reps} repetitions failed or did not return {} items",
+                    r.shape.label(),
+                    r.bad_runs,
+                    int(objects as u64)
+                ));
+            }
+            if let Some(e) = &r.error {
+                t.note(format!("{}: ERROR {e}", r.shape.label()));
+            }
+        }
+        t.note(format!(
+            "paged = sum of the page round-trips; the client decodes each page for `continue` between pages, off the clock. p99 of {reps} runs is close to the max."
+        ));
+        t.render()
+    }
+
+    fn etcd_table(&self) -> String {
+        let run = match &self.etcd {
+            EtcdFindings::NotRun => return "\n== 6. etcd comparison: not run ==\n".to_string(),
+            EtcdFindings::Skipped(why) => {
+                return format!("\n== 6. etcd comparison: SKIPPED ==\n  {why}\n");
+            }
+            EtcdFindings::Failed(why) => {
+                return format!("\n== 6. etcd comparison: FAILED ==\n  {why}\n");
+            }
+            EtcdFindings::Ran(r) => r,
+        };
+        let e = &run.load;
+        let mut t = Table::new(
+            format!(
+                "6. keelson vs etcd ({}), same machine, {} clients, same {} values",
+                run.version,
+                e.clients,
+                int(e.ok + e.errors)
+            ),
+            &[
+                "",
+                "keelson: create ConfigMap",
+                "etcd: gRPC Put",
+                "keelson/etcd",
+            ],
+        );
+        let k = self.creates.as_ref();
+        let ratio = |a: f64, b: f64| {
+            if b > 0.0 {
+                format!("{:.2}×", a / b)
+            } else {
+                "-".to_string()
+            }
+        };
+        let dur_row = |label: &str, kf: Option<Duration>, ef: Option<Duration>| {
+            [
+                label.to_string(),
+                kf.map_or("-".to_string(), dur),
+                ef.map_or("-".to_string(), dur),
+                kf.zip(ef).map_or("-".to_string(), |(a, b)| {
+                    ratio(a.as_secs_f64(), b.as_secs_f64())
+                }),
+            ]
+        };
+        t.row([
+            "writes/s".to_string(),
+            k.map_or("-".to_string(), |k| rate(k.per_sec())),
+            rate(e.per_sec()),
+            k.map_or("-".to_string(), |k| ratio(k.per_sec(), e.per_sec())),
+        ]);
+        t.row(dur_row(
+            "latency p50",
+            k.map(|k| k.latencies.median()),
+            Some(e.latencies.median()),
+        ));
+        t.row(dur_row(
+            "latency p99",
+            k.map(|k| k.latencies.percentile(99.0)),
+            Some(e.latencies.percentile(99.0)),
+        ));
+        t.row(dur_row(
+            "latency max",
+            k.map(|k| k.latencies.max()),
+            Some(e.latencies.max()),
+        ));
+        t.row(dur_row(
+            "server CPU per write",
+            k.and_then(LoadResult::server_cpu_per_req),
+            e.server_cpu_per_req(),
+        ));
+        t.row(dur_row(
+            "load-generator CPU per write",
+            k.and_then(LoadResult::client_cpu_per_req),
+            e.client_cpu_per_req(),
+        ));
+        t.row(dur_row(
+            "start-to-ready, fresh data dir",
+            Some(Latencies::from_durations(&self.startup.fresh).median()).filter(|d| !d.is_zero()),
+            Some(run.ready_after),
+        ));
+        let mem_row = |label: &str, km: Option<u64>, em: Option<u64>| {
+            [
+                label.to_string(),
+                km.map_or("-".to_string(), mib),
+                em.map_or("-".to_string(), mib),
+                km.zip(em)
+                    .map_or("-".to_string(), |(a, b)| ratio(a as f64, b as f64)),
+            ]
+        };
+        t.row(mem_row(
+            "idle RSS",
+            self.idle_memory.map(|m| m.rss),
+            run.idle.map(|m| m.rss),
+        ));
+        t.row(mem_row(
+            "RSS after the writes",
+            self.after_memory.map(|m| m.rss),
+            run.after.map(|m| m.rss),
+        ));
+        t.row([
+            "data dir after the writes".to_string(),
+            self.server_data_bytes.map_or("-".to_string(), bytes),
+            bytes(run.data_bytes),
+            "-".to_string(),
+        ]);
+        if e.errors > 0 {
+            t.note(format!(
+                "etcd: {} puts failed; first: {}",
+                e.errors,
+                e.first_error.clone().unwrap_or_default()
+            ));
+        }
+        match run.stored {
+            Some(n) if n == e.ok as i64 => t.note(format!(
+                "etcd holds {} keys under the prefix afterwards, as expected",
+                int(n as u64)
+            )),
+            Some(n) => t.note(format!(
+                "CHECK: etcd holds {n} keys under the prefix, expected {}",
+                e.ok
+            )),
+            None => t.note("could not count etcd's keys afterwards"),
+        }
+        t.note("etcd is reached over plaintext HTTP/2 (gRPC on its http:// client URL), keelson over TLS with client certificates:");
+        t.note("keelson also pays for TLS, HTTP/1.1 parsing, JSON decoding, validation and encoding of the reply. keelson's RSS/data");
+        t.note("figures include the warm-up and watch objects; keelson's rows are from section 2 (the same counts).");
+        t.render()
+    }
+
+    fn problems(&self) -> String {
+        let mut s = String::new();
+        let (n, lines) = &self.log_problems;
+        if *n > 0 || !self.errors.is_empty() {
+            let _ = writeln!(s, "\n== Problems seen ==");
+            for e in &self.errors {
+                let _ = writeln!(s, "  bench: {e}");
+            }
+            if *n > 0 {
+                let _ = writeln!(
+                    s,
+                    "  server log: {n} WARN/ERROR/panic lines; the first {}:",
+                    lines.len()
+                );
+                for l in lines {
+                    let _ = writeln!(s, "    {l}");
+                }
+            }
+        } else {
+            let _ = writeln!(
+                s,
+                "\n== Problems seen ==\n  none (no bench errors, no WARN/ERROR lines in the workload server's log)"
+            );
+        }
+        s
+    }
+
+    fn summary(&self) -> String {
+        let mut parts: Vec<String> = Vec::new();
+        let fresh = Latencies::from_durations(&self.startup.fresh);
+        let restart = Latencies::from_durations(&self.startup.restart);
+        let with_data = Latencies::from_durations(&self.startup.restart_with_data);
+        if !fresh.is_empty() {
+            let mut s = format!(
+                "keelson became ready in {} from a fresh data dir ({} against < 300 ms)",
+                dur(fresh.median()),
+                TARGET_READY.verdict_dur(fresh.median())
+            );
+            if !restart.is_empty() {
+                let _ = write!(s, ", {} on restart", dur(restart.median()));
+            }
+            if !with_data.is_empty() {
+                let _ = write!(
+                    s,
+                    " and {} on restart holding {} objects",
+                    dur(with_data.median()),
+                    int(self.stored_objects())
+                );
+            }
+            parts.push(s);
+        }
+        if let Some(m) = self.idle_memory {
+            let mut s = format!(
+                "it idles at {} RSS ({} against < 30 MiB)",
+                mib(m.rss),
+                TARGET_IDLE_RSS.verdict_bytes(m.rss)
+            );
+            if let Some(a) = self.after_memory {
+                let _ = write!(s, " and holds {} after the workload", mib(a.rss));
+            }
+            parts.push(s);
+        }
+        let mut text = join_sentence(&parts);
+        if let Some(c) = &self.creates {
+            let p99 = c.latencies.percentile(99.0);
+            let _ = write!(
+                text,
+                " {} clients created {} ConfigMaps/s ({}) with p50 {} and p99 {} ({})",
+                c.clients,
+                int(c.per_sec().round() as u64),
+                TARGET_CREATES.verdict_rate(c.per_sec()),
+                dur(c.latencies.median()),
+                dur(p99),
+                TARGET_P99.verdict_dur(p99)
+            );
+            if let Some(cpu) = c.server_cpu_per_req() {
+                let _ = write!(
+                    text,
+                    ", spending {} of server CPU per create (≈ {} creates per core-second)",
+                    dur(cpu),
+                    per_core(cpu)
+                );
+            }
+            if c.errors > 0 {
+                let _ = write!(text, ", with {} failed creates", int(c.errors));
+            }
+            text.push('.');
+        }
+        if let Some(g) = &self.gets {
+            let _ = write!(
+                text,
+                " Reads by name ran at {}/s (p99 {}",
+                int(g.per_sec().round() as u64),
+                dur(g.latencies.percentile(99.0))
+            );
+            if let Some(cpu) = g.server_cpu_per_req() {
+                let _ = write!(text, ", {} server CPU each", dur(cpu));
+            }
+            text.push_str(").");
+        }
+        if !self.lists.is_empty() {
+            let items = int(self.plan.creates.div_ceil(2) as u64);
+            let parts: Vec<String> = self
+                .lists
+                .iter()
+                .filter(|r| !r.latencies.is_empty())
+                .map(|r| format!("{} {}", r.shape.label(), dur(r.latencies.median())))
+                .collect();
+            if !parts.is_empty() {
+                let size = self.lists.first().map_or(0, |r| r.bytes);
+                let _ = write!(
+                    text,
+                    " Listing {items} ConfigMaps ({}) took (median) {}.",
+                    bytes(size),
+                    parts.join(", ")
+                );
+            }
+        }
+        if let Some(w) = &self.watch {
+            let exact = if w.exact_watchers == w.watchers {
+                "every watcher got every event exactly once".to_string()
+            } else {
+                format!(
+                    "only {} of {} watchers got every event exactly once",
+                    w.exact_watchers, w.watchers
+                )
+            };
+            let _ = write!(
+                text,
+                " {} watchers saw {} events written at {}/s with delivery latency p50 {}, p99 {}, max {}; {exact}.",
+                w.watchers,
+                int(w.events as u64),
+                w.write_rate.round(),
+                dur(w.latencies.median()),
+                dur(w.latencies.percentile(99.0)),
+                dur(w.latencies.max())
+            );
+        }
+        match &self.etcd {
+            EtcdFindings::Ran(r) => {
+                let e = &r.load;
+                let _ = write!(
+                    text,
+                    " For comparison, etcd on the same machine did {} puts/s (p99 {}",
+                    int(e.per_sec().round() as u64),
+                    dur(e.latencies.percentile(99.0))
+                );
+                if let Some(cpu) = e.server_cpu_per_req() {
+                    let _ = write!(text, ", {} of CPU per put", dur(cpu));
+                }
+                if let Some(c) = &self.creates {
+                    let _ = write!(
+                        text,
+                        "), so keelson's creates ran at {:.2}× etcd's raw put rate",
+                        c.per_sec() / e.per_sec().max(1e-9)
+                    );
+                } else {
+                    text.push(')');
+                }
+                text.push('.');
+            }
+            EtcdFindings::Skipped(why) | EtcdFindings::Failed(why) => {
+                let _ = write!(text, " The etcd comparison did not run: {why}.");
+            }
+            EtcdFindings::NotRun => {}
+        }
+        if self.plan.quick {
+            text.push_str(" (Quick run: counts are small, so treat these figures as a smoke test, not a measurement.)");
+        }
+        text.trim().to_string()
+    }
+}
+
+fn load_table(title: &str, verb: &str, r: &LoadResult, rate_target: Option<Target>) -> String {
+    let mut t = Table::new(title, &["", "value", "target", ""]);
+    t.row([format!("{verb}s answered OK"), int(r.ok)]);
+    t.row(["errors".to_string(), int(r.errors)]);
+    t.row(["wall time".to_string(), dur(r.wall)]);
+    match rate_target {
+        Some(tg) => t.row([
+            format!("{verb}s/s"),
+            rate(r.per_sec()),
+            tg.describe(),
+            tg.verdict_rate(r.per_sec()).to_string(),
+        ]),
+        None => t.row([format!("{verb}s/s"), rate(r.per_sec())]),
+    }
+    let l = &r.latencies;
+    t.row(["latency p50".to_string(), dur(l.median())]);
+    t.row(["latency p90".to_string(), dur(l.percentile(90.0))]);
+    let p99 = l.percentile(99.0);
+    t.row([
+        "latency p99".to_string(),
+        dur(p99),
+        TARGET_P99.describe(),
+        TARGET_P99.verdict_dur(p99).to_string(),
+    ]);
+    t.row(["latency p99.9".to_string(), dur(l.percentile(99.9))]);
+    t.row(["latency max".to_string(), dur(l.max())]);
+    if let Some(cpu) = r.server_cpu_per_req() {
+        t.row([
+            format!("server CPU per {verb}"),
+            dur(cpu),
+            format!("≈ {}/s per core", int(per_core_n(cpu))),
+        ]);
+    }
+    if let Some(cpu) = r.client_cpu_per_req() {
+        t.row([format!("load-generator CPU per {verb}"), dur(cpu)]);
+    }
+    if let (Some(s), Some(c)) = (r.server_cpu, r.client_cpu) {
+        let wall = r.wall.as_secs_f64().max(1e-9);
+        t.note(format!(
+            "cores busy during the run: server {:.2}, load generator {:.2} (of 2)",
+            s.as_secs_f64() / wall,
+            c.as_secs_f64() / wall
+        ));
+    }
+    if let Some(e) = &r.first_error {
+        t.note(format!("first error: {e}"));
+    }
+    t.render()
+}
+
+fn watch_table(w: &WatchResult) -> String {
+    let mut t = Table::new(
+        format!(
+            "5. Watch fan-out: {} watchers on one namespace's ConfigMaps, one writer creating at a steady rate",
+            w.watchers
+        ),
+        &["", "value", ""],
+    );
+    t.row([
+        "watchers established before the first write".to_string(),
+        format!("{} of {}", w.established, w.watchers),
+    ]);
+    t.row([
+        "events written".to_string(),
+        format!("{} at {:.0}/s", int(w.writes.len() as u64), w.write_rate),
+        if w.write_errors > 0 {
+            format!("{} write errors", w.write_errors)
+        } else {
+            String::new()
+        },
+    ]);
+    t.row([
+        "writer create latency p50 / p99".to_string(),
+        format!(
+            "{} / {}",
+            dur(w.writes.median()),
+            dur(w.writes.percentile(99.0))
+        ),
+    ]);
+    let expected = (w.watchers * w.events) as u64;
+    t.row([
+        "deliveries (watcher × event)".to_string(),
+        format!("{} of {}", int(w.latencies.len() as u64), int(expected)),
+    ]);
+    t.row([
+        "delivery latency p50".to_string(),
+        dur(w.latencies.median()),
+    ]);
+    t.row([
+        "delivery latency p99".to_string(),
+        dur(w.latencies.percentile(99.0)),
+    ]);
+    t.row(["delivery latency max".to_string(), dur(w.latencies.max())]);
+    t.row(["last write → last delivery".to_string(), dur(w.drain)]);
+    let exact =
+        w.exact_watchers == w.watchers && w.missing == 0 && w.duplicates == 0 && w.unexpected == 0;
+    t.row([
+        "every watcher got every event exactly once".to_string(),
+        format!("{} of {} watchers", w.exact_watchers, w.watchers),
+        if exact {
+            "PASS".to_string()
+        } else {
+            "FAIL".to_string()
+        },
+    ]);
+    t.row([
+        "missing / duplicate / unexpected events".to_string(),
+        format!(
+            "{} / {} / {}",
+            int(w.missing),
+            int(w.duplicates),
+            int(w.unexpected)
+        ),
+    ]);
+    if let Some(cpu) = w.server_cpu {
+        let delivered = w.latencies.len().max(1) as u32;
+        t.row([
+            "server CPU per delivered event".to_string(),
+            dur(cpu / delivered),
+            format!(
+                "({} per write incl. fan-out)",
+                dur(cpu / (w.writes.len().max(1) as u32))
+            ),
+        ]);
+    }
+    if w.broken_streams > 0 {
+        t.note(format!(
+            "{} watch streams broke before the end of the run",
+            w.broken_streams
+        ));
+    }
+    if let Some(e) = &w.first_error {
+        t.note(format!("first error: {e}"));
+    }
+    t.note("latency = create request sent → event line received by the watcher (the 100 watchers share the bench's 2 threads).");
+    t.render()
+}
+
+/// Requests one core could serve at `cpu` each.
+fn per_core_n(cpu: Duration) -> u64 {
+    if cpu.is_zero() {
+        0
+    } else {
+        (1.0 / cpu.as_secs_f64()).round() as u64
+    }
+}
+
+fn per_core(cpu: Duration) -> String {
+    int(per_core_n(cpu))
+}
+
+/// Joins clauses into one sentence: "a, b and c."
+fn join_sentence(parts: &[String]) -> String {
+    match parts {
+        [] => String::new(),
+        [one] => format!("{one}."),
+        [init @ .., last] => format!("{} and {last}.", init.join("; ")),
+    }
+}
+
+/// Serialized size of one benchmark ConfigMap.
+fn body_size() -> usize {
+    crate::workload::configmap_json(&crate::workload::object_name("cm", 0)).len()
+}
+
+/// Word-wraps a paragraph at `width` columns.
+pub fn wrap(text: &str, width: usize) -> String {
+    let mut out = String::new();
+    let mut line_len = 0;
+    for word in text.split_whitespace() {
+        let w = word.chars().count();
+        if line_len > 0 && line_len + 1 + w > width {
+            out.push('\n');
+            line_len = 0;
+        } else if line_len > 0 {
+            out.push(' ');
+            line_len += 1;
+        }
+        out.push_str(word);
+        line_len += w;
+    }
+    out
+}
+
+fn machine_line() -> String {
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, m)| m.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".to_string());
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map_or_else(|_| "?".to_string(), |k| k.trim().to_string());
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|t| {
+            t.lines().find(|l| l.starts_with("MemTotal:")).map(|l| {
+                l.trim_start_matches("MemTotal:")
+                    .trim()
+                    .trim_end_matches("kB")
+                    .trim()
+                    .to_string()
+            })
+        })
+        .and_then(|kb| kb.parse::<u64>().ok())
+        .map_or_else(
+            || "?".to_string(),
+            |kb| format!("{:.0} GiB", kb as f64 / (1024.0 * 1024.0)),
+        );
+    format!("{cpus} CPUs ({model}), {mem} RAM, Linux {kernel}")
+}
+
+/// The filesystem type holding `path`, from the longest matching mount point in /proc/mounts.
+fn filesystem_of(path: &Path) -> String {
+    let path = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+    let Ok(mounts) = std::fs::read_to_string("/proc/mounts") else {
+        return "filesystem unknown".to_string();
+    };
+    mounts
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            let (_dev, mnt, fs) = (f.next()?, f.next()?, f.next()?);
+            path.starts_with(mnt)
+                .then(|| (mnt.len(), format!("{fs} at {mnt}")))
+        })
+        .max_by_key(|(len, _)| *len)
+        .map_or_else(|| "filesystem unknown".to_string(), |(_, s)| s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wraps_paragraphs_at_word_boundaries() {
+        assert_eq!(wrap("aa bb cc dd", 5), "aa bb\ncc dd");
+        assert_eq!(wrap("  one   two ", 80), "one two");
+        assert_eq!(wrap("", 10), "");
+    }
+
+    #[test]
+    fn joins_clauses_into_a_sentence() {
+        assert_eq!(join_sentence(&[]), "");
+        assert_eq!(join_sentence(&["a".to_string()]), "a.");
+        assert_eq!(
+            join_sentence(&["a".to_string(), "b".to_string(), "c".to_string()]),
+            "a; b and c."
+        );
+    }
+
+    #[test]
+    fn per_core_capacity_is_the_inverse_of_cpu_per_request() {
+        assert_eq!(per_core_n(Duration::from_micros(200)), 5000);
+        assert_eq!(per_core_n(Duration::ZERO), 0);
+    }
+
+    #[test]
+    fn full_plan_lists_ten_thousand_objects() {
+        let p = Plan::full();
+        assert_eq!(p.creates.div_ceil(2), 10_000);
+        assert_eq!((p.clients, p.watchers), (16, 100));
+        let q = Plan::quick();
+        assert!(q.quick && q.creates < p.creates);
+    }
+}

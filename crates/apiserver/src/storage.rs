@@ -1,0 +1,900 @@
+//! The generic store: get, list, watch, create, update, patch, delete and deletecollection,
+//! written once for every resource over the [`KvStore`] and the resource's [`DynStrategy`].
+//!
+//! Like upstream's `registry/generic/registry/store.go`:
+//! * every update is a *guaranteed update*: read, compute the new object from the current one,
+//!   compare-and-swap on the mod revision, and retry from a fresh read on a conflict — unless
+//!   the request itself named a `resourceVersion`, in which case a mismatch is the client's 409;
+//! * storage errors become API `Status` errors in exactly one place ([`ResourceStore::store_error`]);
+//! * side effects of a strategy (allocations) are rolled back whenever the write does not land;
+//! * deletion honours finalizers, graceful periods and the propagation policy by turning the
+//!   delete into an update that sets `deletionTimestamp`; the object goes away once nothing
+//!   holds it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use api::ApiError;
+use api::resources::ResourceInfo;
+use base64::Engine as _;
+use bytes::Bytes;
+use registry::DynStrategy;
+use serde_json::{Value, json};
+use store::{KvStore, RangeRequest, StoreError};
+
+use crate::filter::Filter;
+use crate::object;
+use crate::request::{FieldValidation, ListOptions, RvMatch, WriteOptions};
+use crate::watchcache::{CachedObject, Subscription, WatchCache};
+
+/// Conflicts retried by one guaranteed update before giving up.
+const MAX_CONFLICT_RETRIES: usize = 64;
+/// How long a read waits for the watch cache to reach a requested revision.
+const FRESHNESS_TIMEOUT: Duration = Duration::from_secs(3);
+/// Names tried for one `generateName` create before reporting the collision.
+const GENERATE_NAME_ATTEMPTS: usize = 8;
+
+/// Which part of an object a write goes through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Subresource {
+    Main,
+    Status,
+    /// A namespace's `finalize`: only `spec.finalizers` may change.
+    Finalize,
+}
+
+/// The result of a successful write.
+#[derive(Debug)]
+pub struct WriteResult {
+    /// The object as stored (storage version), with its new `resourceVersion`.
+    pub object: Value,
+    pub created: bool,
+    /// `Warning` headers for the response (unknown fields under `fieldValidation=Warn`).
+    pub warnings: Vec<String>,
+}
+
+/// The result of a delete.
+#[derive(Debug)]
+pub enum Deleted {
+    /// The object is gone; this was its last state.
+    Gone(Value),
+    /// Deletion is pending (finalizers or a grace period); this is the updated object.
+    Pending(Value),
+}
+
+/// How a delete should treat dependents and wait.
+#[derive(Clone, Debug, Default)]
+pub struct DeleteOptions {
+    pub grace_period_seconds: Option<i64>,
+    pub propagation_policy: Option<String>,
+    pub precondition_uid: Option<String>,
+    pub precondition_rv: Option<String>,
+    pub dry_run: bool,
+}
+
+/// A page of a list: the objects (storage version) and the list's metadata.
+#[derive(Debug)]
+pub struct ListPage {
+    pub items: Vec<Arc<CachedObject>>,
+    pub resource_version: i64,
+    pub continue_token: Option<String>,
+}
+
+/// Continue tokens carry the snapshot revision and the next key, like upstream's.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ContinueToken {
+    v: String,
+    rv: i64,
+    start: String,
+}
+
+pub struct ResourceStore {
+    pub info: &'static ResourceInfo,
+    pub strategy: Arc<dyn DynStrategy>,
+    pub cache: Arc<WatchCache>,
+    kv: Arc<dyn KvStore>,
+    /// The namespaces cache, for the NamespaceLifecycle admission rule (`None` for namespaces).
+    namespaces: Option<Arc<WatchCache>>,
+}
+
+fn encode(v: &Value) -> Result<Bytes, ApiError> {
+    let mut v = v.clone();
+    object::clear_resource_version(&mut v);
+    serde_json::to_vec(&v)
+        .map(Bytes::from)
+        .map_err(|e| ApiError::internal(format!("encoding object: {e}")))
+}
+
+fn decode_stored(bytes: &[u8], rv: i64) -> Result<Value, ApiError> {
+    let mut v: Value = serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::internal(format!("stored object is not valid JSON: {e}")))?;
+    object::set_resource_version(&mut v, rv);
+    Ok(v)
+}
+
+/// Random suffix for `generateName`, from upstream's alphabet (no vowels, no look-alikes).
+fn random_suffix() -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    let mut rng = rand::rng();
+    (0..5)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
+impl ResourceStore {
+    pub fn new(
+        info: &'static ResourceInfo,
+        strategy: Arc<dyn DynStrategy>,
+        kv: Arc<dyn KvStore>,
+        cache: Arc<WatchCache>,
+        namespaces: Option<Arc<WatchCache>>,
+    ) -> ResourceStore {
+        ResourceStore {
+            info,
+            strategy,
+            cache,
+            kv,
+            namespaces,
+        }
+    }
+
+    fn key(&self, ns: &str, name: &str) -> String {
+        self.info.storage_key(ns, name)
+    }
+
+    /// Maps a storage error on object `name` to the API error users see.
+    pub fn store_error(&self, e: StoreError, name: &str) -> ApiError {
+        let info = self.info;
+        match e {
+            StoreError::AlreadyExists { .. } => {
+                ApiError::already_exists(info.group, info.plural, name)
+            }
+            StoreError::NotFound { .. } => ApiError::not_found(info.group, info.plural, name),
+            StoreError::Conflict { .. } => {
+                ApiError::modified_conflict(info.group, info.plural, name)
+            }
+            StoreError::Compacted {
+                requested,
+                compacted,
+            } => ApiError::too_old_resource_version(requested, compacted),
+            StoreError::FutureRevision { requested, current } => {
+                let mut e = ApiError::timeout(format!(
+                    "Too large resource version: {requested}, current resource version: {current}"
+                ));
+                e.retry_after_seconds = Some(1);
+                e
+            }
+            StoreError::Unavailable(why) => {
+                ApiError::service_unavailable(format!("storage is unavailable: {why}"))
+            }
+            StoreError::Timeout(why) => {
+                ApiError::timeout(format!("storage did not answer in time: {why}"))
+            }
+            StoreError::Internal(why) => ApiError::internal(why),
+        }
+    }
+
+    /// The latest state of one object, read from the store.
+    pub async fn get(&self, ns: &str, name: &str) -> Result<Value, ApiError> {
+        let kv = self
+            .kv
+            .get(&self.key(ns, name))
+            .await
+            .map_err(|e| self.store_error(e, name))?;
+        match kv {
+            Some(kv) => decode_stored(&kv.value, kv.mod_revision),
+            None => Err(ApiError::not_found(self.info.group, self.info.plural, name)),
+        }
+    }
+
+    /// One object from the watch cache (`resourceVersion=0`: any recent state will do).
+    pub fn get_cached(&self, ns: &str, name: &str) -> Result<Arc<CachedObject>, ApiError> {
+        self.cache
+            .get(&self.key(ns, name))
+            .ok_or_else(|| ApiError::not_found(self.info.group, self.info.plural, name))
+    }
+
+    /// NamespaceLifecycle: objects may be created only in namespaces that exist and are not
+    /// terminating. The cache may lag a namespace created a moment ago, so a miss is confirmed
+    /// against the store.
+    async fn check_namespace(&self, ns: &str) -> Result<(), ApiError> {
+        let Some(namespaces) = &self.namespaces else {
+            return Ok(());
+        };
+        if !self.info.namespaced {
+            return Ok(());
+        }
+        let key = format!("{}{ns}", namespaces.info().storage_prefix());
+        let phase = match namespaces.get(&key) {
+            Some(o) => o
+                .value()
+                .pointer("/status/phase")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            None => match self
+                .kv
+                .get(&key)
+                .await
+                .map_err(|e| self.store_error(e, ns))?
+            {
+                Some(kv) => serde_json::from_slice::<Value>(&kv.value)
+                    .ok()
+                    .and_then(|v| {
+                        v.pointer("/status/phase")
+                            .and_then(Value::as_str)
+                            .map(str::to_string)
+                    }),
+                None => return Err(ApiError::not_found("", "namespaces", ns)),
+            },
+        };
+        if phase.as_deref() == Some("Terminating") {
+            let mut e = ApiError::forbidden(format!(
+                "unable to create new content in namespace {ns} because it is being terminated"
+            ));
+            e.group = self.info.group.to_string();
+            e.kind = self.info.plural.to_string();
+            e.causes = vec![api::status::Cause {
+                reason: "NamespaceTerminating".into(),
+                message: format!("namespace {ns} is being terminated"),
+                field: "metadata.namespace".into(),
+            }];
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Applies `fieldValidation` to the unknown fields a decode found.
+    fn unknown_field_warnings(
+        &self,
+        unknown: Vec<String>,
+        validation: FieldValidation,
+    ) -> Result<Vec<String>, ApiError> {
+        if unknown.is_empty() {
+            return Ok(Vec::new());
+        }
+        let msgs: Vec<String> = unknown
+            .iter()
+            .map(|f| format!("unknown field \"{f}\""))
+            .collect();
+        match validation {
+            FieldValidation::Ignore => Ok(Vec::new()),
+            FieldValidation::Warn => Ok(msgs),
+            FieldValidation::Strict => Err(ApiError::bad_request(format!(
+                "strict decoding error: {}",
+                msgs.join(", ")
+            ))),
+        }
+    }
+
+    /// Creates an object. `obj` is in the storage version; `ns` is the namespace of the URL.
+    pub async fn create(
+        &self,
+        ns: &str,
+        mut obj: Value,
+        opts: &WriteOptions,
+    ) -> Result<WriteResult, ApiError> {
+        self.check_namespace(ns).await?;
+        {
+            let meta = object::meta_mut(&mut obj);
+            if self.info.namespaced {
+                meta.insert("namespace".into(), json!(ns));
+            } else {
+                meta.remove("namespace");
+            }
+            if meta
+                .get("resourceVersion")
+                .and_then(Value::as_str)
+                .is_some_and(|rv| !rv.is_empty())
+            {
+                return Err(ApiError::bad_request(
+                    "resourceVersion should not be set on objects to be created",
+                ));
+            }
+            meta.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
+            meta.insert("creationTimestamp".into(), json!(object::now_rfc3339()));
+            for f in [
+                "resourceVersion",
+                "deletionTimestamp",
+                "deletionGracePeriodSeconds",
+                "selfLink",
+            ] {
+                meta.remove(f);
+            }
+        }
+        let generate = object::name(&obj).is_empty()
+            && obj
+                .pointer("/metadata/generateName")
+                .and_then(Value::as_str)
+                .is_some_and(|g| !g.is_empty());
+        let attempts = if generate { GENERATE_NAME_ATTEMPTS } else { 1 };
+        for attempt in 1..=attempts {
+            let mut candidate = obj.clone();
+            if generate {
+                let base = candidate
+                    .pointer("/metadata/generateName")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string();
+                object::meta_mut(&mut candidate)
+                    .insert("name".into(), json!(format!("{base}{}", random_suffix())));
+            }
+            let admitted = self.strategy.admit_create(candidate, opts.dry_run)?;
+            let warnings =
+                self.unknown_field_warnings(admitted.unknown_fields, opts.field_validation)?;
+            let new = admitted.object;
+            let name = object::name(&new).to_string();
+            if opts.dry_run {
+                return Ok(WriteResult {
+                    object: new,
+                    created: true,
+                    warnings,
+                });
+            }
+            let bytes = match encode(&new) {
+                Ok(b) => b,
+                Err(e) => {
+                    self.strategy.rollback_write(&new, None);
+                    return Err(e);
+                }
+            };
+            match self.kv.create(&self.key(ns, &name), bytes).await {
+                Ok(rev) => {
+                    self.strategy.after_write(&new, None);
+                    let mut out = new;
+                    object::set_resource_version(&mut out, rev);
+                    return Ok(WriteResult {
+                        object: out,
+                        created: true,
+                        warnings,
+                    });
+                }
+                Err(e) => {
+                    self.strategy.rollback_write(&new, None);
+                    if matches!(e, StoreError::AlreadyExists { .. }) && attempt < attempts {
+                        continue;
+                    }
+                    return Err(self.store_error(e, &name));
+                }
+            }
+        }
+        Err(ApiError::internal("generateName produced no usable name"))
+    }
+
+    /// The guaranteed-update loop behind update, patch and the status/finalize subresources.
+    ///
+    /// `compute` receives the current object (storage version, with `resourceVersion`) and
+    /// returns the desired one. If the desired object carries a `resourceVersion`, it must
+    /// match the current one (the client's optimistic lock); otherwise conflicts are retried
+    /// with a fresh read.
+    pub async fn update_with<F>(
+        &self,
+        ns: &str,
+        name: &str,
+        sub: Subresource,
+        opts: &WriteOptions,
+        require_rv: bool,
+        mut compute: F,
+    ) -> Result<WriteResult, ApiError>
+    where
+        F: FnMut(&Value) -> Result<Value, ApiError>,
+    {
+        let key = self.key(ns, name);
+        for _ in 0..MAX_CONFLICT_RETRIES {
+            let Some(cur) = self
+                .kv
+                .get(&key)
+                .await
+                .map_err(|e| self.store_error(e, name))?
+            else {
+                return Err(ApiError::not_found(self.info.group, self.info.plural, name));
+            };
+            let old = decode_stored(&cur.value, cur.mod_revision)?;
+            let mut desired = compute(&old)?;
+            let wanted_rv = object::resource_version(&desired).to_string();
+            let conditional = !wanted_rv.is_empty();
+            if conditional && wanted_rv != cur.mod_revision.to_string() {
+                return Err(ApiError::modified_conflict(
+                    self.info.group,
+                    self.info.plural,
+                    name,
+                ));
+            }
+            if !conditional && require_rv && !self.strategy.allow_unconditional_update() {
+                return Err(ApiError::invalid(
+                    self.info.group,
+                    self.info.kind,
+                    name,
+                    vec![api::FieldError::invalid(
+                        "metadata.resourceVersion",
+                        "",
+                        "must be specified for an update",
+                    )],
+                ));
+            }
+            object::clear_resource_version(&mut desired);
+            let admitted = match sub {
+                Subresource::Main => self.strategy.admit_update(desired, &old, opts.dry_run)?,
+                Subresource::Status => self.strategy.admit_status_update(desired, &old)?,
+                Subresource::Finalize => {
+                    // Only spec.finalizers comes from the request; the rest is the stored object.
+                    let mut merged = old.clone();
+                    let fins = desired
+                        .pointer("/spec/finalizers")
+                        .cloned()
+                        .unwrap_or(Value::Null);
+                    if let Some(Value::Object(spec)) = merged.get_mut("spec") {
+                        spec.insert("finalizers".into(), fins);
+                    } else if let Value::Object(m) = &mut merged {
+                        m.insert("spec".into(), json!({ "finalizers": fins }));
+                    }
+                    object::clear_resource_version(&mut merged);
+                    self.strategy.admit_update(merged, &old, opts.dry_run)?
+                }
+            };
+            let warnings =
+                self.unknown_field_warnings(admitted.unknown_fields, opts.field_validation)?;
+            let new = admitted.object;
+            // A dry run reserved nothing (strategies only check availability then).
+            let rollback = || {
+                if !opts.dry_run {
+                    self.strategy.rollback_write(&new, Some(&old));
+                }
+            };
+
+            // An object whose deletion was requested goes away as soon as nothing holds it.
+            if object::deletion_timestamp(&new).is_some()
+                && object::finalizers(&new).is_empty()
+                && !self.strategy.has_pending_finalizers(&new)
+            {
+                rollback();
+                if opts.dry_run {
+                    return Ok(WriteResult {
+                        object: new,
+                        created: false,
+                        warnings,
+                    });
+                }
+                match self.kv.delete(&key, Some(cur.mod_revision)).await {
+                    Ok((rev, _)) => {
+                        self.strategy.after_delete(&old);
+                        let mut out = new;
+                        object::set_resource_version(&mut out, rev);
+                        return Ok(WriteResult {
+                            object: out,
+                            created: false,
+                            warnings,
+                        });
+                    }
+                    Err(StoreError::Conflict { .. }) if !conditional => continue,
+                    Err(e) => return Err(self.store_error(e, name)),
+                }
+            }
+
+            // Nothing changed: upstream skips the write and keeps the resourceVersion.
+            if object::without_rv(&new) == object::without_rv(&old) {
+                rollback();
+                return Ok(WriteResult {
+                    object: old,
+                    created: false,
+                    warnings,
+                });
+            }
+            if opts.dry_run {
+                let mut out = new;
+                object::set_resource_version(&mut out, cur.mod_revision);
+                return Ok(WriteResult {
+                    object: out,
+                    created: false,
+                    warnings,
+                });
+            }
+            let bytes = match encode(&new) {
+                Ok(b) => b,
+                Err(e) => {
+                    rollback();
+                    return Err(e);
+                }
+            };
+            match self.kv.update(&key, bytes, cur.mod_revision).await {
+                Ok(rev) => {
+                    self.strategy.after_write(&new, Some(&old));
+                    let mut out = new;
+                    object::set_resource_version(&mut out, rev);
+                    return Ok(WriteResult {
+                        object: out,
+                        created: false,
+                        warnings,
+                    });
+                }
+                Err(StoreError::Conflict { .. }) if !conditional => {
+                    rollback();
+                    continue;
+                }
+                Err(e) => {
+                    rollback();
+                    return Err(self.store_error(e, name));
+                }
+            }
+        }
+        Err(ApiError::conflict(
+            self.info.group,
+            self.info.plural,
+            name,
+            "too many concurrent writers; please retry",
+        ))
+    }
+
+    /// PUT: replaces the object with `obj`, or creates it where the resource allows that.
+    pub async fn update(
+        &self,
+        ns: &str,
+        name: &str,
+        mut obj: Value,
+        sub: Subresource,
+        opts: &WriteOptions,
+    ) -> Result<WriteResult, ApiError> {
+        if self.info.namespaced {
+            object::meta_mut(&mut obj).insert("namespace".into(), json!(ns));
+        }
+        if sub == Subresource::Main && self.strategy.allow_create_on_update() {
+            let exists = self
+                .kv
+                .get(&self.key(ns, name))
+                .await
+                .map_err(|e| self.store_error(e, name))?
+                .is_some();
+            if !exists {
+                let mut create = obj.clone();
+                object::clear_resource_version(&mut create);
+                match self.create(ns, create, opts).await {
+                    // Lost a race with another creator: update what they made.
+                    Err(e) if e.reason == api::Reason::AlreadyExists => {}
+                    other => return other,
+                }
+            }
+        }
+        self.update_with(ns, name, sub, opts, true, |_| Ok(obj.clone()))
+            .await
+    }
+
+    /// DELETE of one object.
+    pub async fn delete(
+        &self,
+        ns: &str,
+        name: &str,
+        opts: &DeleteOptions,
+    ) -> Result<Deleted, ApiError> {
+        let key = self.key(ns, name);
+        for _ in 0..MAX_CONFLICT_RETRIES {
+            let Some(cur) = self
+                .kv
+                .get(&key)
+                .await
+                .map_err(|e| self.store_error(e, name))?
+            else {
+                return Err(ApiError::not_found(self.info.group, self.info.plural, name));
+            };
+            let old = decode_stored(&cur.value, cur.mod_revision)?;
+            if let Some(uid) = &opts.precondition_uid
+                && uid != object::uid(&old)
+            {
+                return Err(ApiError::conflict(
+                    self.info.group,
+                    self.info.plural,
+                    name,
+                    &format!(
+                        "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                        object::uid(&old)
+                    ),
+                ));
+            }
+            if let Some(rv) = &opts.precondition_rv
+                && *rv != cur.mod_revision.to_string()
+            {
+                return Err(ApiError::conflict(
+                    self.info.group,
+                    self.info.plural,
+                    name,
+                    &format!(
+                        "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
+                        cur.mod_revision
+                    ),
+                ));
+            }
+
+            let mut finalizers = object::finalizers(&old);
+            match opts.propagation_policy.as_deref() {
+                Some("Orphan") => {
+                    finalizers.retain(|f| f != "foregroundDeletion");
+                    if !finalizers.iter().any(|f| f == "orphan") {
+                        finalizers.push("orphan".into());
+                    }
+                }
+                Some("Foreground") => {
+                    finalizers.retain(|f| f != "orphan");
+                    if !finalizers.iter().any(|f| f == "foregroundDeletion") {
+                        finalizers.push("foregroundDeletion".into());
+                    }
+                }
+                Some("Background") => {
+                    finalizers.retain(|f| f != "orphan" && f != "foregroundDeletion")
+                }
+                _ => {}
+            }
+            let grace = self
+                .strategy
+                .graceful_delete(&old, opts.grace_period_seconds)
+                .filter(|g| *g > 0);
+            let pending = !finalizers.is_empty()
+                || grace.is_some()
+                || self.strategy.has_pending_finalizers(&old);
+
+            if !pending {
+                if opts.dry_run {
+                    return Ok(Deleted::Gone(old));
+                }
+                match self.kv.delete(&key, Some(cur.mod_revision)).await {
+                    Ok((rev, _)) => {
+                        self.strategy.after_delete(&old);
+                        let mut out = old;
+                        object::set_resource_version(&mut out, rev);
+                        return Ok(Deleted::Gone(out));
+                    }
+                    Err(StoreError::Conflict { .. }) => continue,
+                    Err(e) => return Err(self.store_error(e, name)),
+                }
+            }
+
+            let mut new = old.clone();
+            object::set_finalizers(&mut new, &finalizers);
+            {
+                let meta = object::meta_mut(&mut new);
+                let period = grace.unwrap_or(0);
+                let current = meta
+                    .get("deletionGracePeriodSeconds")
+                    .and_then(Value::as_i64);
+                // A second delete may only shorten an ongoing graceful period.
+                if meta.get("deletionTimestamp").is_none() || current.is_some_and(|c| period < c) {
+                    meta.insert(
+                        "deletionTimestamp".into(),
+                        json!(object::rfc3339_after(period)),
+                    );
+                    meta.insert("deletionGracePeriodSeconds".into(), json!(period));
+                }
+            }
+            let mut new = if object::deletion_timestamp(&old).is_none() {
+                self.strategy.prepare_for_delete(&new)?
+            } else {
+                new
+            };
+            object::set_resource_version(&mut new, cur.mod_revision);
+            if object::without_rv(&new) == object::without_rv(&old) {
+                return Ok(Deleted::Pending(old));
+            }
+            if opts.dry_run {
+                return Ok(Deleted::Pending(new));
+            }
+            match self.kv.update(&key, encode(&new)?, cur.mod_revision).await {
+                Ok(rev) => {
+                    object::set_resource_version(&mut new, rev);
+                    return Ok(Deleted::Pending(new));
+                }
+                Err(StoreError::Conflict { .. }) => continue,
+                Err(e) => return Err(self.store_error(e, name)),
+            }
+        }
+        Err(ApiError::conflict(
+            self.info.group,
+            self.info.plural,
+            name,
+            "too many concurrent writers; please retry",
+        ))
+    }
+
+    /// Lists objects per the list options; `filter` holds the parsed selectors.
+    pub async fn list(
+        &self,
+        ns: Option<&str>,
+        opts: &ListOptions,
+        filter: &Filter,
+    ) -> Result<ListPage, ApiError> {
+        if !opts.continue_token.is_empty() {
+            let token = self.decode_continue(&opts.continue_token)?;
+            return self
+                .list_from_store(ns, token.rv, Some(token.start), opts.limit, filter)
+                .await;
+        }
+        let rv = opts.revision()?;
+        let exact = opts.resource_version_match == Some(RvMatch::Exact);
+        match (rv, exact) {
+            (Some(rev), true) => {
+                return self
+                    .list_from_store(ns, rev, None, opts.limit, filter)
+                    .await;
+            }
+            (None, true) => {
+                return Err(ApiError::bad_request(
+                    "resourceVersionMatch=Exact requires a non-zero resourceVersion",
+                ));
+            }
+            _ => {}
+        }
+        let snapshot = match (opts.resource_version.as_str(), rv) {
+            // Any state is fine: serve whatever the cache has.
+            ("0", _) => None,
+            (_, Some(rev)) => {
+                self.cache.wait_for(rev, FRESHNESS_TIMEOUT).await?;
+                None
+            }
+            // Consistent read: the cache must have seen everything committed so far.
+            _ => {
+                let current = self
+                    .kv
+                    .current_revision()
+                    .await
+                    .map_err(|e| self.store_error(e, ""))?;
+                match self.cache.ready_rv() {
+                    Some(seen) if seen >= current => None,
+                    _ => Some(current),
+                }
+            }
+        };
+        if let Some(current) = snapshot {
+            return self
+                .list_from_store(ns, current, None, opts.limit, filter)
+                .await;
+        }
+        let (mut items, cache_rv) = self.cache.list(ns, |o| filter.matches(o));
+        let mut continue_token = None;
+        // `resourceVersion=0` lists ignore `limit`, as upstream's cache does.
+        if opts.limit > 0 && opts.resource_version != "0" && items.len() > opts.limit as usize {
+            items.truncate(opts.limit as usize);
+            if let Some(last) = items.last() {
+                continue_token = Some(self.encode_continue(cache_rv, &last.key));
+            }
+        }
+        Ok(ListPage {
+            items,
+            resource_version: cache_rv,
+            continue_token,
+        })
+    }
+
+    /// Reads a (page of a) list from the store at revision `rev`.
+    async fn list_from_store(
+        &self,
+        ns: Option<&str>,
+        rev: i64,
+        start: Option<String>,
+        limit: i64,
+        filter: &Filter,
+    ) -> Result<ListPage, ApiError> {
+        let prefix = match ns {
+            Some(ns) if self.info.namespaced => format!("{}{ns}/", self.info.storage_prefix()),
+            _ => self.info.storage_prefix(),
+        };
+        let mut start = start.map(|s| format!("{}{s}", self.info.storage_prefix()));
+        let want = if limit > 0 {
+            limit as usize
+        } else {
+            usize::MAX
+        };
+        let mut items = Vec::new();
+        loop {
+            let page = (want.saturating_sub(items.len())).clamp(1, 1000);
+            let resp = self
+                .kv
+                .range(RangeRequest { prefix: prefix.clone(), start: start.take(), revision: Some(rev), limit: Some(page) })
+                .await
+                .map_err(|e| match e {
+                    StoreError::Compacted { .. } => ApiError::gone(
+                        "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.",
+                    ),
+                    e => self.store_error(e, ""),
+                })?;
+            let last_key = resp.kvs.last().map(|kv| kv.key.clone());
+            for kv in &resp.kvs {
+                let v = decode_stored(&kv.value, kv.mod_revision)?;
+                let o = CachedObject::from_value(self.info, &kv.key, &v, kv.mod_revision);
+                if filter.matches(&o) {
+                    items.push(Arc::new(o));
+                }
+            }
+            if items.len() >= want {
+                let more = resp.more || items.len() > want;
+                items.truncate(want);
+                let continue_token = if more {
+                    items.last().map(|o| self.encode_continue(rev, &o.key))
+                } else {
+                    None
+                };
+                return Ok(ListPage {
+                    items,
+                    resource_version: rev,
+                    continue_token,
+                });
+            }
+            match (resp.more, last_key) {
+                (true, Some(k)) => start = Some(format!("{k}\0")),
+                _ => {
+                    return Ok(ListPage {
+                        items,
+                        resource_version: rev,
+                        continue_token: None,
+                    });
+                }
+            }
+        }
+    }
+
+    fn encode_continue(&self, rv: i64, last_key: &str) -> String {
+        let rel = last_key
+            .strip_prefix(&self.info.storage_prefix())
+            .unwrap_or(last_key);
+        let token = ContinueToken {
+            v: "meta.k8s.io/v1".into(),
+            rv,
+            start: format!("{rel}\0"),
+        };
+        base64::engine::general_purpose::URL_SAFE
+            .encode(serde_json::to_vec(&token).unwrap_or_default())
+    }
+
+    fn decode_continue(&self, token: &str) -> Result<ContinueToken, ApiError> {
+        let invalid =
+            |why: &str| ApiError::bad_request(format!("continue key is not valid: {why}"));
+        let raw = base64::engine::general_purpose::URL_SAFE
+            .decode(token)
+            .or_else(|_| base64::engine::general_purpose::STANDARD.decode(token))
+            .map_err(|_| invalid("not base64"))?;
+        let t: ContinueToken =
+            serde_json::from_slice(&raw).map_err(|_| invalid("not a continue token"))?;
+        if t.v != "meta.k8s.io/v1" {
+            return Err(invalid(
+                "incorrect encoded start resourceVersion (version meta.k8s.io/v1)",
+            ));
+        }
+        if t.rv <= 0 || t.start.contains("..") || t.start.starts_with('/') {
+            return Err(invalid("invalid start key"));
+        }
+        Ok(t)
+    }
+
+    /// Starts a watch per the list options (see [`WatchCache::subscribe`]).
+    pub async fn watch(
+        &self,
+        ns: Option<&str>,
+        opts: &ListOptions,
+    ) -> Result<Subscription, ApiError> {
+        let from = match (opts.resource_version.as_str(), opts.revision()?) {
+            (_, Some(rev)) => {
+                self.cache.wait_for(rev, FRESHNESS_TIMEOUT).await?;
+                Some(rev)
+            }
+            _ => {
+                if opts.send_initial_events == Some(false) {
+                    // Start at the current state without replaying it.
+                    let rv = self.cache.ready_rv().ok_or_else(|| {
+                        ApiError::service_unavailable(format!(
+                            "the watch cache of {} is not ready yet",
+                            self.info.plural
+                        ))
+                    })?;
+                    Some(rv)
+                } else {
+                    None
+                }
+            }
+        };
+        self.cache.subscribe(from, ns)
+    }
+
+    /// Calls `observe_existing` for every cached object (allocator rebuild at startup).
+    pub fn observe_existing(&self) {
+        let (items, _) = self.cache.list(None, |_| true);
+        for o in items {
+            self.strategy.observe_existing(&o.value());
+        }
+    }
+}

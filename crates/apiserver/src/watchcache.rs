@@ -1,0 +1,553 @@
+//! The watch cache: one store watch per resource feeds an in-memory copy of every object and a
+//! window of recent events; lists and watches are answered from it.
+//!
+//! Guarantees:
+//! * Objects are encoded once, when their event arrives: every list and every watcher shares the
+//!   same `Bytes` (upstream's `cachingObject`).
+//! * A watch started at revision `r` receives every event with revision `> r` exactly once, in
+//!   order — replayed from the window, then live — or fails with 410 Gone when `r` is older than
+//!   the window.
+//! * A slow watcher never blocks the cache: its bounded queue overflowing closes that watcher
+//!   (the client resumes from its last resourceVersion, as client-go does after any watch end).
+//! * The object map and the window are swapped as a whole when the cache (re)lists, like
+//!   kube-rs' reflector; watchers of the old generation are closed.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use api::ApiError;
+use api::resources::ResourceInfo;
+use bytes::Bytes;
+use futures::StreamExt;
+use serde_json::Value;
+use store::{EventKind, KvStore, RangeRequest, StoreError, WatchEvent};
+use tokio::sync::{mpsc, watch};
+
+use crate::object;
+
+/// How many past events each resource keeps for watch resumption.
+const HISTORY_CAPACITY: usize = 10_000;
+/// Events older than this leave the window even when it is not full.
+const HISTORY_MAX_AGE: Duration = Duration::from_secs(10 * 60);
+/// Events queued for one watcher before it is considered stuck and closed.
+pub const WATCHER_QUEUE: usize = 1024;
+/// Keys read per page while (re)listing the store.
+const RELIST_PAGE: usize = 2000;
+
+/// One object as cached: its served JSON and what selectors look at.
+#[derive(Debug)]
+pub struct CachedObject {
+    pub key: String,
+    pub namespace: String,
+    pub name: String,
+    pub rv: i64,
+    /// The object's JSON (storage version) with `metadata.resourceVersion` set.
+    pub bytes: Bytes,
+    pub labels: BTreeMap<String, String>,
+    /// Values of the resource's selectable fields, in the order of `ResourceInfo::fields`.
+    pub fields: Vec<String>,
+}
+
+impl CachedObject {
+    /// Decodes a stored value and stamps its revision. Fails only on corrupt storage.
+    fn from_store(
+        info: &'static ResourceInfo,
+        key: &str,
+        value: &[u8],
+        rv: i64,
+    ) -> Result<CachedObject, String> {
+        let mut v: Value = serde_json::from_slice(value)
+            .map_err(|e| format!("stored object {key} is not JSON: {e}"))?;
+        object::set_resource_version(&mut v, rv);
+        Ok(Self::from_value(info, key, &v, rv))
+    }
+
+    pub fn from_value(info: &'static ResourceInfo, key: &str, v: &Value, rv: i64) -> CachedObject {
+        let meta = v.get("metadata");
+        let text = |f: &str| {
+            meta.and_then(|m| m.get(f))
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        };
+        let labels = meta
+            .and_then(|m| m.get("labels"))
+            .and_then(Value::as_object)
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let fields = info
+            .fields
+            .iter()
+            .map(|f| api::selector::field_value(v, f))
+            .collect();
+        CachedObject {
+            key: key.to_string(),
+            namespace: text("namespace"),
+            name: text("name"),
+            rv,
+            bytes: Bytes::from(serde_json::to_vec(v).unwrap_or_default()),
+            labels,
+            fields,
+        }
+    }
+
+    /// The value of a selectable field (including `metadata.name`/`metadata.namespace`).
+    pub fn field(&self, info: &ResourceInfo, name: &str) -> Option<&str> {
+        match name {
+            "metadata.name" => Some(&self.name),
+            "metadata.namespace" => Some(&self.namespace),
+            _ => info
+                .fields
+                .iter()
+                .position(|f| f.name == name)
+                .and_then(|i| self.fields.get(i))
+                .map(String::as_str),
+        }
+    }
+
+    /// Parses the cached JSON (for conversions and tables).
+    pub fn value(&self) -> Value {
+        serde_json::from_slice(&self.bytes).unwrap_or(Value::Null)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventType {
+    Added,
+    Modified,
+    Deleted,
+}
+
+impl EventType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::Added => "ADDED",
+            EventType::Modified => "MODIFIED",
+            EventType::Deleted => "DELETED",
+        }
+    }
+}
+
+/// One change, as the cache saw it.
+#[derive(Debug)]
+pub struct CacheEvent {
+    pub kind: EventType,
+    /// The object after the change; for a delete, its last state stamped with the delete's revision.
+    pub object: Arc<CachedObject>,
+    /// The object before the change (for selector transitions: a watcher whose selector stops
+    /// matching sees a DELETED).
+    pub prev: Option<Arc<CachedObject>>,
+    pub at: Instant,
+}
+
+impl CacheEvent {
+    pub fn rv(&self) -> i64 {
+        self.object.rv
+    }
+}
+
+/// What a watcher receives.
+#[derive(Debug, Clone)]
+pub enum WatchItem {
+    Event(Arc<CacheEvent>),
+    /// The cache has seen everything up to this revision (for bookmarks).
+    Progress(i64),
+}
+
+struct Watcher {
+    id: u64,
+    tx: mpsc::Sender<WatchItem>,
+}
+
+struct State {
+    objects: BTreeMap<String, Arc<CachedObject>>,
+    /// Revision the cache is complete up to.
+    rv: i64,
+    /// Every event with a revision above this is in `history` (or was never under our prefix).
+    history_start: i64,
+    history: VecDeque<Arc<CacheEvent>>,
+    watchers: Vec<Watcher>,
+    next_watcher: u64,
+    ready: bool,
+}
+
+/// The cache of one resource (one storage prefix).
+pub struct WatchCache {
+    info: &'static ResourceInfo,
+    prefix: String,
+    state: RwLock<State>,
+    /// Publishes `State::rv` so readers can wait for freshness.
+    rv_tx: watch::Sender<i64>,
+    /// Why the cache is not serving, when it is not.
+    last_error: Mutex<Option<String>>,
+}
+
+/// A registered watcher: initial items to send first, then the live queue.
+pub struct Subscription {
+    pub initial: Vec<WatchItem>,
+    pub rx: mpsc::Receiver<WatchItem>,
+    /// The revision the initial items bring the watcher up to.
+    pub rv: i64,
+}
+
+impl WatchCache {
+    pub fn new(info: &'static ResourceInfo) -> Arc<WatchCache> {
+        let (rv_tx, _) = watch::channel(0);
+        Arc::new(WatchCache {
+            info,
+            prefix: info.storage_prefix(),
+            state: RwLock::new(State {
+                objects: BTreeMap::new(),
+                rv: 0,
+                history_start: 0,
+                history: VecDeque::new(),
+                watchers: Vec::new(),
+                next_watcher: 0,
+                ready: false,
+            }),
+            rv_tx,
+            last_error: Mutex::new(None),
+        })
+    }
+
+    pub fn info(&self) -> &'static ResourceInfo {
+        self.info
+    }
+
+    /// Runs the cache: list, then follow the store's watch; relist whenever the watch breaks.
+    /// Returns only when the store reports it is gone for good.
+    pub async fn run(self: Arc<Self>, kv: Arc<dyn KvStore>) {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            match self.sync_once(&kv).await {
+                Ok(()) => backoff = Duration::from_millis(100),
+                Err(e) => {
+                    tracing::warn!(resource = self.info.plural, error = %e, "watch cache lost its store watch; relisting");
+                    if let Ok(mut last) = self.last_error.lock() {
+                        *last = Some(e.to_string());
+                    }
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+
+    async fn sync_once(&self, kv: &Arc<dyn KvStore>) -> Result<(), StoreError> {
+        let (objects, rv) = self.list_store(kv).await?;
+        let mut stream = kv.watch(&self.prefix, rv).await?;
+        self.replace(objects, rv);
+        if let Ok(mut last) = self.last_error.lock() {
+            *last = None;
+        }
+        while let Some(ev) = stream.next().await {
+            self.apply(ev?);
+        }
+        Err(StoreError::Unavailable("store watch ended".into()))
+    }
+
+    async fn list_store(
+        &self,
+        kv: &Arc<dyn KvStore>,
+    ) -> Result<(BTreeMap<String, Arc<CachedObject>>, i64), StoreError> {
+        let mut objects = BTreeMap::new();
+        let mut start = None;
+        let mut revision = None;
+        loop {
+            let resp = kv
+                .range(RangeRequest {
+                    prefix: self.prefix.clone(),
+                    start: start.take(),
+                    revision,
+                    limit: Some(RELIST_PAGE),
+                })
+                .await?;
+            revision = Some(resp.revision);
+            let last = resp.kvs.last().map(|kv| format!("{}\0", kv.key));
+            for item in resp.kvs {
+                match CachedObject::from_store(self.info, &item.key, &item.value, item.mod_revision)
+                {
+                    Ok(o) => {
+                        objects.insert(item.key.clone(), Arc::new(o));
+                    }
+                    Err(e) => {
+                        tracing::error!(resource = self.info.plural, error = %e, "skipping corrupt stored object")
+                    }
+                }
+            }
+            if !resp.more {
+                break;
+            }
+            start = last;
+        }
+        Ok((objects, revision.unwrap_or(0)))
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, State> {
+        // A panic while holding the lock leaves the state as consistent as before (every
+        // mutation below is a single step), so a poisoned lock is still usable.
+        self.state
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
+        self.state
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Swaps in a fresh listing; watchers of the previous listing are closed.
+    fn replace(&self, objects: BTreeMap<String, Arc<CachedObject>>, rv: i64) {
+        let mut st = self.write();
+        st.objects = objects;
+        st.rv = rv;
+        st.history_start = rv;
+        st.history.clear();
+        st.watchers.clear();
+        st.ready = true;
+        drop(st);
+        self.rv_tx.send_replace(rv);
+        tracing::debug!(resource = self.info.plural, rv, "watch cache ready");
+    }
+
+    fn apply(&self, ev: WatchEvent) {
+        let rv = ev.revision();
+        let key = ev.kv.key.clone();
+        let mut st = self.write();
+        if rv <= st.rv {
+            return; // already seen (the store replays from `after`, inclusive of nothing older)
+        }
+        let prev = st.objects.get(&key).cloned();
+        let (kind, object) = match ev.kind {
+            EventKind::Put => {
+                let obj = match CachedObject::from_store(self.info, &key, &ev.kv.value, rv) {
+                    Ok(o) => Arc::new(o),
+                    Err(e) => {
+                        tracing::error!(resource = self.info.plural, error = %e, "skipping corrupt stored object");
+                        st.rv = rv;
+                        return;
+                    }
+                };
+                st.objects.insert(key, obj.clone());
+                (
+                    if prev.is_some() {
+                        EventType::Modified
+                    } else {
+                        EventType::Added
+                    },
+                    obj,
+                )
+            }
+            EventKind::Delete => {
+                st.objects.remove(&key);
+                let last = match &prev {
+                    Some(p) => p.bytes.clone(),
+                    None => ev.kv.value.clone(),
+                };
+                match CachedObject::from_store(self.info, &key, &last, rv) {
+                    Ok(o) => (EventType::Deleted, Arc::new(o)),
+                    Err(e) => {
+                        tracing::error!(resource = self.info.plural, error = %e, "skipping corrupt stored object");
+                        st.rv = rv;
+                        return;
+                    }
+                }
+            }
+        };
+        let event = Arc::new(CacheEvent {
+            kind,
+            object,
+            prev,
+            at: Instant::now(),
+        });
+        st.rv = rv;
+        st.history.push_back(event.clone());
+        while st.history.len() > HISTORY_CAPACITY
+            || st
+                .history
+                .front()
+                .is_some_and(|e| e.at.elapsed() > HISTORY_MAX_AGE)
+        {
+            if let Some(old) = st.history.pop_front() {
+                st.history_start = old.rv();
+            }
+        }
+        st.watchers
+            .retain(|w| match w.tx.try_send(WatchItem::Event(event.clone())) {
+                Ok(()) => true,
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    tracing::info!(
+                        resource = self.info.plural,
+                        watcher = w.id,
+                        "closing a watcher that stopped reading"
+                    );
+                    false
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => false,
+            });
+        drop(st);
+        self.rv_tx.send_replace(rv);
+    }
+
+    /// Records that the store has no events for this prefix up to `rv`.
+    pub fn progress(&self, rv: i64) {
+        let mut st = self.write();
+        if rv > st.rv {
+            st.rv = rv;
+            st.watchers.retain(|w| {
+                !matches!(
+                    w.tx.try_send(WatchItem::Progress(rv)),
+                    Err(mpsc::error::TrySendError::Closed(_))
+                )
+            });
+            drop(st);
+            self.rv_tx.send_replace(rv);
+        }
+    }
+
+    /// Tells every watcher how far the cache has got, without changing anything.
+    pub fn tick(&self) {
+        let mut st = self.write();
+        let rv = st.rv;
+        st.watchers.retain(|w| {
+            !matches!(
+                w.tx.try_send(WatchItem::Progress(rv)),
+                Err(mpsc::error::TrySendError::Closed(_))
+            )
+        });
+    }
+
+    /// The revision the cache is complete up to, if it is serving.
+    pub fn ready_rv(&self) -> Option<i64> {
+        let st = self.read();
+        st.ready.then_some(st.rv)
+    }
+
+    /// Waits until the cache has seen revision `rv`, or fails with upstream's 504 "Too large
+    /// resource version" after `timeout`.
+    pub async fn wait_for(&self, rv: i64, timeout: Duration) -> Result<(), ApiError> {
+        let mut rx = self.rv_tx.subscribe();
+        let wait = rx.wait_for(|&seen| seen >= rv && self.read().ready);
+        match tokio::time::timeout(timeout, wait).await {
+            Ok(Ok(_)) => Ok(()),
+            _ => {
+                let current = self.read().rv;
+                let mut e = ApiError::timeout(format!(
+                    "Too large resource version: {rv}, current resource version: {current}"
+                ));
+                e.retry_after_seconds = Some(1);
+                if let Ok(last) = self.last_error.lock()
+                    && let Some(why) = last.as_ref()
+                {
+                    e.message
+                        .push_str(&format!(" (watch cache not synced: {why})"));
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Objects under `namespace` (all when `None`) that `keep` accepts, in key order, with the
+    /// revision of the snapshot.
+    pub fn list(
+        &self,
+        namespace: Option<&str>,
+        keep: impl Fn(&CachedObject) -> bool,
+    ) -> (Vec<Arc<CachedObject>>, i64) {
+        let st = self.read();
+        let out = match namespace {
+            Some(ns) if self.info.namespaced => {
+                let lo = format!("{}{ns}/", self.prefix);
+                let hi = format!("{}{ns}0", self.prefix); // '0' is the byte after '/'
+                st.objects
+                    .range(lo..hi)
+                    .map(|(_, o)| o)
+                    .filter(|o| keep(o))
+                    .cloned()
+                    .collect()
+            }
+            _ => st.objects.values().filter(|o| keep(o)).cloned().collect(),
+        };
+        (out, st.rv)
+    }
+
+    /// One object by store key.
+    pub fn get(&self, key: &str) -> Option<Arc<CachedObject>> {
+        self.read().objects.get(key).cloned()
+    }
+
+    /// Starts a watch. With `from = None` the watcher first receives every current object as
+    /// ADDED (upstream's "Get State and Start at Most Recent"); with `Some(rv)` it receives the
+    /// events after `rv`. Registration and the snapshot happen under one lock, so nothing falls
+    /// between them.
+    pub fn subscribe(
+        &self,
+        from: Option<i64>,
+        namespace: Option<&str>,
+    ) -> Result<Subscription, ApiError> {
+        let mut st = self.write();
+        if !st.ready {
+            return Err(ApiError::service_unavailable(format!(
+                "the watch cache of {} is not ready yet; retry shortly",
+                self.info.plural
+            )));
+        }
+        let initial: Vec<WatchItem> = match from {
+            None => {
+                let ns_prefix = namespace
+                    .filter(|_| self.info.namespaced)
+                    .map(|ns| format!("{}{ns}/", self.prefix));
+                st.objects
+                    .iter()
+                    .filter(|(k, _)| ns_prefix.as_ref().is_none_or(|p| k.starts_with(p.as_str())))
+                    .map(|(_, o)| {
+                        WatchItem::Event(Arc::new(CacheEvent {
+                            kind: EventType::Added,
+                            object: o.clone(),
+                            prev: None,
+                            at: Instant::now(),
+                        }))
+                    })
+                    .collect()
+            }
+            Some(rv) => {
+                if rv < st.history_start {
+                    return Err(ApiError::too_old_resource_version(rv, st.history_start + 1));
+                }
+                st.history
+                    .iter()
+                    .filter(|e| e.rv() > rv)
+                    .map(|e| WatchItem::Event(e.clone()))
+                    .collect()
+            }
+        };
+        let (tx, rx) = mpsc::channel(WATCHER_QUEUE);
+        let id = st.next_watcher;
+        st.next_watcher += 1;
+        st.watchers.push(Watcher { id, tx });
+        Ok(Subscription {
+            initial,
+            rx,
+            rv: st.rv,
+        })
+    }
+
+    /// The oldest revision a watch can start from.
+    pub fn oldest_rv(&self) -> i64 {
+        self.read().history_start
+    }
+
+    pub fn len(&self) -> usize {
+        self.read().objects.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
