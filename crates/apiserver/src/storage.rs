@@ -416,21 +416,7 @@ impl ResourceStore {
             let admitted = match sub {
                 Subresource::Main => self.strategy.admit_update(desired, &old, opts.dry_run)?,
                 Subresource::Status => self.strategy.admit_status_update(desired, &old)?,
-                Subresource::Finalize => {
-                    // Only spec.finalizers comes from the request; the rest is the stored object.
-                    let mut merged = old.clone();
-                    let fins = desired
-                        .pointer("/spec/finalizers")
-                        .cloned()
-                        .unwrap_or(Value::Null);
-                    if let Some(Value::Object(spec)) = merged.get_mut("spec") {
-                        spec.insert("finalizers".into(), fins);
-                    } else if let Value::Object(m) = &mut merged {
-                        m.insert("spec".into(), json!({ "finalizers": fins }));
-                    }
-                    object::clear_resource_version(&mut merged);
-                    self.strategy.admit_update(merged, &old, opts.dry_run)?
-                }
+                Subresource::Finalize => self.strategy.admit_finalize(&desired, &old)?,
             };
             let warnings =
                 self.unknown_field_warnings(admitted.unknown_fields, opts.field_validation)?;

@@ -159,6 +159,9 @@ pub trait DynStrategy: Send + Sync {
     fn admit_update(&self, input: Value, old: &Value, dry_run: bool) -> Result<Admitted, ApiError>;
     /// The same for a write through the `status` subresource.
     fn admit_status_update(&self, input: Value, old: &Value) -> Result<Admitted, ApiError>;
+    /// The same for a namespace's `finalize` subresource: only `spec.finalizers` comes from
+    /// the request.
+    fn admit_finalize(&self, input: &Value, old: &Value) -> Result<Admitted, ApiError>;
     fn rollback_write(&self, new: &Value, old: Option<&Value>);
     fn after_write(&self, new: &Value, old: Option<&Value>);
     fn after_delete(&self, obj: &Value);
@@ -394,6 +397,32 @@ impl<S: Strategy> DynStrategy for Adapter<S> {
         self.strategy.set_defaults(&mut obj);
         self.strategy.prepare_for_status_update(&mut obj, &old_obj);
         let errors = self.strategy.validate_status_update(&obj, &old_obj);
+        if !errors.is_empty() {
+            return Err(self.invalid(object_name(old), errors));
+        }
+        Ok(Admitted {
+            object: encode(&obj)?,
+            unknown_fields,
+        })
+    }
+
+    fn admit_finalize(&self, input: &Value, old: &Value) -> Result<Admitted, ApiError> {
+        let mut merged = old.clone();
+        let finalizers = input
+            .pointer("/spec/finalizers")
+            .cloned()
+            .unwrap_or(Value::Null);
+        if let Value::Object(root) = &mut merged {
+            let spec = root
+                .entry("spec")
+                .or_insert_with(|| Value::Object(Default::default()));
+            if let Value::Object(spec) = spec {
+                spec.insert("finalizers".to_string(), finalizers);
+            }
+        }
+        let (mut obj, unknown_fields) = decode::<S::Object>(merged)?;
+        self.strategy.set_defaults(&mut obj);
+        let errors = self.strategy.validate(&obj);
         if !errors.is_empty() {
             return Err(self.invalid(object_name(old), errors));
         }
