@@ -121,6 +121,8 @@ pub struct Findings {
     pub etcd: EtcdFindings,
     /// (count, first few) WARN/ERROR lines of the workload server's log.
     pub log_problems: (usize, Vec<String>),
+    /// 4 KiB append + fdatasync latency of the data directories' disk.
+    pub disk: Option<Latencies>,
     pub errors: Vec<String>,
     pub total: Duration,
 }
@@ -144,6 +146,7 @@ impl Findings {
             watch: None,
             etcd: EtcdFindings::NotRun,
             log_problems: (0, Vec::new()),
+            disk: None,
             errors: Vec::new(),
             total: Duration::ZERO,
         }
@@ -201,7 +204,12 @@ impl Findings {
             "full run"
         };
         let _ = writeln!(s, "keelson control-plane benchmark — {mode}");
-        let _ = writeln!(s, "server binary : {}", self.server_bin.display());
+        let _ = writeln!(
+            s,
+            "server binary : {}{}",
+            self.server_bin.display(),
+            built_ago(&self.server_bin)
+        );
         let _ = writeln!(s, "machine       : {}", machine_line());
         let _ = writeln!(
             s,
@@ -209,6 +217,16 @@ impl Findings {
             self.work_dir.display(),
             filesystem_of(&self.work_dir)
         );
+        if let Some(d) = &self.disk {
+            let _ = writeln!(
+                s,
+                "disk          : 4 KiB append + fdatasync there: p50 {}, p99 {}, max {} ({} samples) — the floor under every durable write",
+                dur(d.median()),
+                dur(d.percentile(99.0)),
+                dur(d.max()),
+                d.len()
+            );
+        }
         let _ = writeln!(
             s,
             "load generator: this process, {} client connections (HTTP/1.1 over TLS with the admin client certificate, keep-alive), 2 runtime threads — it shares the cores with the server, so read CPU per request as the cost figure",
@@ -276,7 +294,7 @@ impl Findings {
             "1b. Memory of the server process (VmRSS from /proc/PID/status)",
             &["", "value", "target", ""],
         );
-        let idle_wait = dur(self.plan.idle_wait);
+        let idle_wait = format!("{} s", self.plan.idle_wait.as_secs());
         match self.idle_memory {
             Some(mem) => m.row([
                 format!("idle RSS, {idle_wait} after ready (fresh, empty)"),
@@ -313,7 +331,10 @@ impl Findings {
         }
         if let (Some(a), Some(b)) = (self.threads_idle, self.threads_after) {
             m.row([
-                "threads (idle → after workload)".to_string(),
+                format!(
+                    "threads ({} s after ready → after the workload)",
+                    self.plan.idle_wait.as_secs()
+                ),
                 format!("{a} → {b}"),
             ]);
         }
@@ -425,6 +446,12 @@ impl Findings {
             rate(e.per_sec()),
             k.map_or("-".to_string(), |k| ratio(k.per_sec(), e.per_sec())),
         ]);
+        t.row([
+            "writes/s by quarter of the run".to_string(),
+            k.map_or("-".to_string(), |k| quarters(&k.quarters)),
+            quarters(&e.quarters),
+            "-".to_string(),
+        ]);
         t.row(dur_row(
             "latency p50",
             k.map(|k| k.latencies.median()),
@@ -500,7 +527,8 @@ impl Findings {
         }
         t.note("etcd is reached over plaintext HTTP/2 (gRPC on its http:// client URL), keelson over TLS with client certificates:");
         t.note("keelson also pays for TLS, HTTP/1.1 parsing, JSON decoding, validation and encoding of the reply. keelson's RSS/data");
-        t.note("figures include the warm-up and watch objects; keelson's rows are from section 2 (the same counts).");
+        t.note("figures include the warm-up and watch objects; keelson's rows are from section 2 (the same counts). etcd's data");
+        t.note("dir is mostly its preallocated 64 MiB WAL segment; both fsync every acknowledged write.");
         t.render()
     }
 
@@ -515,7 +543,7 @@ impl Findings {
             if *n > 0 {
                 let _ = writeln!(
                     s,
-                    "  server log: {n} WARN/ERROR/panic lines; the first {}:",
+                    "  server log: {n} WARN/ERROR/panic lines (not counting /readyz 500s while starting); the first {}:",
                     lines.len()
                 );
                 for l in lines {
@@ -543,12 +571,12 @@ impl Findings {
                 TARGET_READY.verdict_dur(fresh.median())
             );
             if !restart.is_empty() {
-                let _ = write!(s, ", {} on restart", dur(restart.median()));
+                let _ = write!(s, ", {} on a restart", dur(restart.median()));
             }
             if !with_data.is_empty() {
                 let _ = write!(
                     s,
-                    " and {} on restart holding {} objects",
+                    " and {} on a restart holding {} objects",
                     dur(with_data.median()),
                     int(self.stored_objects())
                 );
@@ -566,7 +594,11 @@ impl Findings {
             }
             parts.push(s);
         }
-        let mut text = join_sentence(&parts);
+        let mut text = parts
+            .iter()
+            .map(|p| capitalize(p) + ".")
+            .collect::<Vec<_>>()
+            .join(" ");
         if let Some(c) = &self.creates {
             let p99 = c.latencies.percentile(99.0);
             let _ = write!(
@@ -641,6 +673,16 @@ impl Findings {
                 dur(w.latencies.percentile(99.0)),
                 dur(w.latencies.max())
             );
+            if let Some(Ok(p)) = &w.quiet_probe
+                && p.status != http::StatusCode::OK
+            {
+                let _ = write!(
+                    text,
+                    " However, a watch from the resourceVersion of a list taken when the newest write was to another resource was answered HTTP {} after {} instead of starting (the informer pattern on a quiet resource).",
+                    p.status.as_u16(),
+                    dur(p.after)
+                );
+            }
         }
         match &self.etcd {
             EtcdFindings::Ran(r) => {
@@ -691,7 +733,14 @@ fn load_table(title: &str, verb: &str, r: &LoadResult, rate_target: Option<Targe
         ]),
         None => t.row([format!("{verb}s/s"), rate(r.per_sec())]),
     }
+    if r.quarters.len() > 1 {
+        t.row([
+            format!("{verb}s/s in each quarter of the run"),
+            quarters(&r.quarters),
+        ]);
+    }
     let l = &r.latencies;
+    t.row(["latency mean".to_string(), dur(l.mean())]);
     t.row(["latency p50".to_string(), dur(l.median())]);
     t.row(["latency p90".to_string(), dur(l.percentile(90.0))]);
     let p99 = l.percentile(99.0);
@@ -719,6 +768,15 @@ fn load_table(title: &str, verb: &str, r: &LoadResult, rate_target: Option<Targe
             "cores busy during the run: server {:.2}, load generator {:.2} (of 2)",
             s.as_secs_f64() / wall,
             c.as_secs_f64() / wall
+        ));
+    }
+    if !l.is_empty() {
+        // Little's law for a closed loop: the rate can only rise if latency falls.
+        t.note(format!(
+            "closed loop: {} clients / mean latency {} = {} at most",
+            r.clients,
+            dur(l.mean()),
+            rate(r.clients as f64 / l.mean().as_secs_f64().max(1e-9))
         ));
     }
     if let Some(e) = &r.first_error {
@@ -761,16 +819,23 @@ fn watch_table(w: &WatchResult) -> String {
         "deliveries (watcher × event)".to_string(),
         format!("{} of {}", int(w.latencies.len() as u64), int(expected)),
     ]);
+    let some = |d: Duration| {
+        if w.latencies.is_empty() {
+            "-".to_string()
+        } else {
+            dur(d)
+        }
+    };
     t.row([
         "delivery latency p50".to_string(),
-        dur(w.latencies.median()),
+        some(w.latencies.median()),
     ]);
     t.row([
         "delivery latency p99".to_string(),
-        dur(w.latencies.percentile(99.0)),
+        some(w.latencies.percentile(99.0)),
     ]);
-    t.row(["delivery latency max".to_string(), dur(w.latencies.max())]);
-    t.row(["last write → last delivery".to_string(), dur(w.drain)]);
+    t.row(["delivery latency max".to_string(), some(w.latencies.max())]);
+    t.row(["last write → last delivery".to_string(), some(w.drain)]);
     let exact =
         w.exact_watchers == w.watchers && w.missing == 0 && w.duplicates == 0 && w.unexpected == 0;
     t.row([
@@ -802,6 +867,24 @@ fn watch_table(w: &WatchResult) -> String {
             ),
         ]);
     }
+    let probe_label = "list → watch from its RV, newest write to another resource".to_string();
+    match &w.quiet_probe {
+        Some(Ok(p)) if p.status == http::StatusCode::OK => t.row([
+            probe_label,
+            format!("HTTP 200 after {}", dur(p.after)),
+            "PASS".to_string(),
+        ]),
+        Some(Ok(p)) => {
+            t.row([
+                probe_label,
+                format!("HTTP {} after {}", p.status.as_u16(), dur(p.after)),
+                "FAIL".to_string(),
+            ]);
+            t.note(format!("that watch was answered: {}", p.message));
+        }
+        Some(Err(e)) => t.row([probe_label, format!("probe failed: {e}")]),
+        None => {}
+    }
     if w.broken_streams > 0 {
         t.note(format!(
             "{} watch streams broke before the end of the run",
@@ -811,8 +894,31 @@ fn watch_table(w: &WatchResult) -> String {
     if let Some(e) = &w.first_error {
         t.note(format!("first error: {e}"));
     }
-    t.note("latency = create request sent → event line received by the watcher (the 100 watchers share the bench's 2 threads).");
+    t.note(format!(
+        "latency = create request sent → event line received by the watcher (the {} watchers share the bench's 2 threads).",
+        w.watchers
+    ));
+    t.note(
+        "a primer ConfigMap is written before the list the watches start from; the last row checks the case without it.",
+    );
     t.render()
+}
+
+/// " (built N min ago)" from the file's modification time.
+fn built_ago(bin: &Path) -> String {
+    std::fs::metadata(bin)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .map_or_else(String::new, |age| {
+            format!(" (built {} min ago)", age.as_secs() / 60)
+        })
+}
+
+/// Rates of consecutive slices of a run: "5,100 → 4,200 → 3,900 → 3,800 /s".
+fn quarters(rates: &[f64]) -> String {
+    let parts: Vec<String> = rates.iter().map(|r| int(r.round() as u64)).collect();
+    format!("{} /s", parts.join(" → "))
 }
 
 /// Requests one core could serve at `cpu` each.
@@ -828,13 +934,12 @@ fn per_core(cpu: Duration) -> String {
     int(per_core_n(cpu))
 }
 
-/// Joins clauses into one sentence: "a, b and c."
-fn join_sentence(parts: &[String]) -> String {
-    match parts {
-        [] => String::new(),
-        [one] => format!("{one}."),
-        [init @ .., last] => format!("{} and {last}.", init.join("; ")),
-    }
+/// The text with its first letter in upper case.
+fn capitalize(s: &str) -> String {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .map_or_else(String::new, |c| c.to_uppercase().chain(chars).collect())
 }
 
 /// Serialized size of one benchmark ConfigMap.
@@ -923,13 +1028,9 @@ mod tests {
     }
 
     #[test]
-    fn joins_clauses_into_a_sentence() {
-        assert_eq!(join_sentence(&[]), "");
-        assert_eq!(join_sentence(&["a".to_string()]), "a.");
-        assert_eq!(
-            join_sentence(&["a".to_string(), "b".to_string(), "c".to_string()]),
-            "a; b and c."
-        );
+    fn capitalizes_sentences() {
+        assert_eq!(capitalize("keelson idles"), "Keelson idles");
+        assert_eq!(capitalize(""), "");
     }
 
     #[test]

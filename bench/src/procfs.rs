@@ -1,8 +1,11 @@
 //! Resource figures of a process read from /proc: resident memory and CPU time.
 //!
-//! CPU time is utime+stime of the whole thread group (fields 14 and 15 of /proc/PID/stat), in
-//! clock ticks (usually 10 ms each); a delta over thousands of requests is precise enough to
-//! give CPU time per request.
+//! CPU time comes from two sources. utime+stime of the whole thread group (fields 14 and 15 of
+//! /proc/PID/stat) counts every thread, including ones that have exited, but only in clock
+//! ticks (usually 10 ms). The per-thread run time in /proc/PID/task/TID/schedstat is in
+//! nanoseconds but forgets threads that exit. [`CpuMeter`] uses the nanosecond sum when no
+//! thread exited during the window (and the tick count agrees with it), else the ticks: a
+//! short LIST costs a few milliseconds, below a tick, and must still be measurable.
 
 use std::time::Duration;
 
@@ -50,8 +53,8 @@ fn parse_status(text: &str) -> Option<Memory> {
     })
 }
 
-/// User plus system CPU time consumed so far by process `pid` (all its threads).
-pub fn cpu_time(pid: u32) -> Result<Duration, ProcError> {
+/// User plus system CPU time consumed so far by process `pid` (all its threads), in ticks.
+fn cpu_time(pid: u32) -> Result<Duration, ProcError> {
     let path = format!("/proc/{pid}/stat");
     let text = std::fs::read_to_string(&path).map_err(|source| ProcError::Read {
         path: path.clone(),
@@ -66,9 +69,90 @@ pub fn cpu_time(pid: u32) -> Result<Duration, ProcError> {
     ))
 }
 
-/// CPU time of this process (the load generator).
-pub fn own_cpu_time() -> Result<Duration, ProcError> {
-    cpu_time(std::process::id())
+/// One reading of a process's CPU time from both sources.
+#[derive(Debug, Clone, Default)]
+struct CpuSample {
+    ticks: Duration,
+    /// Nanoseconds run by each live thread, by thread id.
+    tasks: std::collections::HashMap<u32, u64>,
+}
+
+fn cpu_sample(pid: u32) -> Result<CpuSample, ProcError> {
+    let ticks = cpu_time(pid)?;
+    let mut tasks = std::collections::HashMap::new();
+    if let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/task")) {
+        for entry in dir.flatten() {
+            let Some(tid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|t| t.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            if let Some(ns) = std::fs::read_to_string(entry.path().join("schedstat"))
+                .ok()
+                .and_then(|t| {
+                    t.split_whitespace()
+                        .next()
+                        .and_then(|v| v.parse::<u64>().ok())
+                })
+            {
+                tasks.insert(tid, ns);
+            }
+        }
+    }
+    Ok(CpuSample { ticks, tasks })
+}
+
+impl CpuSample {
+    /// CPU time between `earlier` and this sample.
+    fn since(&self, earlier: &CpuSample) -> Duration {
+        let ticks = self.ticks.saturating_sub(earlier.ticks);
+        let all_alive =
+            !earlier.tasks.is_empty() && earlier.tasks.keys().all(|t| self.tasks.contains_key(t));
+        if !all_alive {
+            return ticks;
+        }
+        let ns: u64 = self
+            .tasks
+            .iter()
+            .map(|(t, now)| now.saturating_sub(earlier.tasks.get(t).copied().unwrap_or(0)))
+            .sum();
+        let precise = Duration::from_nanos(ns);
+        // A thread that started and exited inside the window is only in the ticks: when they
+        // exceed the precise sum by more than their rounding (two ticks), trust them.
+        let slack = Duration::from_secs_f64(2.0 / clock_ticks_per_sec() as f64);
+        if ticks > precise + slack {
+            ticks
+        } else {
+            precise
+        }
+    }
+}
+
+/// Measures the CPU time a process uses from now on.
+pub struct CpuMeter {
+    pid: u32,
+    start: CpuSample,
+}
+
+impl CpuMeter {
+    pub fn start(pid: u32) -> Option<CpuMeter> {
+        Some(CpuMeter {
+            pid,
+            start: cpu_sample(pid).ok()?,
+        })
+    }
+
+    /// The load generator itself.
+    pub fn start_own() -> Option<CpuMeter> {
+        CpuMeter::start(std::process::id())
+    }
+
+    /// CPU time used since `start`.
+    pub fn read(&self) -> Option<Duration> {
+        Some(cpu_sample(self.pid).ok()?.since(&self.start))
+    }
 }
 
 /// utime + stime in ticks. The command name (field 2) may contain spaces and parentheses, so
@@ -154,11 +238,43 @@ mod tests {
         assert_eq!(dir_size(&dir.path().join("missing")), 0);
     }
 
+    fn sample(ticks_ms: u64, tasks: &[(u32, u64)]) -> CpuSample {
+        CpuSample {
+            ticks: Duration::from_millis(ticks_ms),
+            tasks: tasks.iter().copied().collect(),
+        }
+    }
+
+    #[test]
+    fn cpu_delta_prefers_nanoseconds_while_threads_live() {
+        let a = sample(100, &[(1, 1_000_000), (2, 5_000_000)]);
+        // Thread 3 started in the window: all of its time counts.
+        let b = sample(110, &[(1, 4_000_000), (2, 6_500_000), (3, 2_000_000)]);
+        assert_eq!(b.since(&a), Duration::from_micros(6_500));
+    }
+
+    #[test]
+    fn cpu_delta_falls_back_to_ticks_when_a_thread_exits_or_disagrees() {
+        let a = sample(100, &[(1, 1_000_000), (2, 5_000_000)]);
+        let exited = sample(180, &[(1, 2_000_000)]);
+        assert_eq!(exited.since(&a), Duration::from_millis(80));
+        // Ticks far above the thread sum: a short-lived thread ran in between.
+        let short_lived = sample(300, &[(1, 2_000_000), (2, 5_000_000)]);
+        assert_eq!(short_lived.since(&a), Duration::from_millis(200));
+    }
+
     #[test]
     fn reads_this_process() {
         let mem = memory(std::process::id()).expect("own status");
         assert!(mem.rss > 0 && mem.peak >= mem.rss, "{mem:?}");
         assert!(cpu_time(std::process::id()).is_ok());
+        let meter = CpuMeter::start_own().expect("meter");
+        let mut x = 0u64;
+        for i in 0..5_000_000u64 {
+            x = x.wrapping_mul(31).wrapping_add(i);
+        }
+        std::hint::black_box(x);
+        assert!(meter.read().is_some_and(|d| d > Duration::ZERO));
         assert!(threads(std::process::id()).is_some_and(|t| t >= 1));
     }
 }

@@ -18,7 +18,7 @@ use bytes::Bytes;
 
 use crate::keelson::free_ports;
 use crate::procfs;
-use crate::stats::{Latencies, duration_nanos};
+use crate::stats::{Latencies, duration_nanos, rate_by_slice};
 use crate::workload::LoadResult;
 use grpc::{Endpoint, GrpcConn, GrpcError};
 
@@ -182,35 +182,46 @@ pub async fn put_load(
     }
     let puts = Arc::new(puts);
     let next = Arc::new(AtomicUsize::new(0));
-    let cpu = || pid.and_then(|p| procfs::cpu_time(p).ok());
-    let (server0, client0) = (cpu(), procfs::own_cpu_time().ok());
+    let (server_meter, client_meter) = (
+        pid.and_then(procfs::CpuMeter::start),
+        procfs::CpuMeter::start_own(),
+    );
     let t0 = Instant::now();
     let tasks: Vec<_> = conns
         .into_iter()
-        .map(|conn| tokio::spawn(put_client(conn, ep.clone(), puts.clone(), next.clone())))
+        .map(|conn| tokio::spawn(put_client(conn, ep.clone(), puts.clone(), next.clone(), t0)))
         .collect();
-    let mut nanos = Vec::with_capacity(puts.len());
-    let (mut errors, mut first_error) = (0, None);
+    let mut all = PutOutcome::default();
     for t in tasks {
-        let (n, e, f) = t
+        let out = t
             .await
             .map_err(|e| EtcdError::Port(format!("a client task failed: {e}")))?;
-        nanos.extend_from_slice(&n);
-        errors += e;
-        first_error = first_error.or(f);
+        all.nanos.extend_from_slice(&out.nanos);
+        all.ends.extend_from_slice(&out.ends);
+        all.errors += out.errors;
+        all.first_error = all.first_error.or(out.first_error);
     }
     let wall = t0.elapsed();
-    let (server1, client1) = (cpu(), procfs::own_cpu_time().ok());
     Ok(LoadResult {
         clients,
-        ok: nanos.len() as u64,
-        errors,
-        first_error,
+        ok: all.nanos.len() as u64,
+        errors: all.errors,
+        first_error: all.first_error,
         wall,
-        latencies: Latencies::from_nanos(nanos),
-        server_cpu: server0.zip(server1).map(|(a, b)| b.saturating_sub(a)),
-        client_cpu: client0.zip(client1).map(|(a, b)| b.saturating_sub(a)),
+        latencies: Latencies::from_nanos(all.nanos),
+        quarters: rate_by_slice(all.ends, 4),
+        server_cpu: server_meter.and_then(|m| m.read()),
+        client_cpu: client_meter.and_then(|m| m.read()),
     })
+}
+
+#[derive(Default)]
+struct PutOutcome {
+    nanos: Vec<u64>,
+    /// Completion times, nanoseconds after the run started.
+    ends: Vec<u64>,
+    errors: u64,
+    first_error: Option<String>,
 }
 
 async fn put_client(
@@ -218,17 +229,26 @@ async fn put_client(
     ep: Endpoint,
     puts: Arc<Vec<Bytes>>,
     next: Arc<AtomicUsize>,
-) -> (Vec<u64>, u64, Option<String>) {
-    let (mut nanos, mut errors, mut first) = (Vec::with_capacity(puts.len() / 8 + 16), 0u64, None);
+    t0: Instant,
+) -> PutOutcome {
+    let mut out = PutOutcome {
+        nanos: Vec::with_capacity(puts.len() / 8 + 16),
+        ends: Vec::with_capacity(puts.len() / 8 + 16),
+        ..PutOutcome::default()
+    };
     loop {
         let i = next.fetch_add(1, Ordering::Relaxed);
         let Some(framed) = puts.get(i) else { break };
         let t = Instant::now();
         match conn.put(&ep, framed.clone()).await {
-            Ok(_) => nanos.push(duration_nanos(t.elapsed())),
+            Ok(_) => {
+                out.nanos.push(duration_nanos(t.elapsed()));
+                out.ends.push(duration_nanos(t0.elapsed()));
+            }
             Err(e) => {
-                errors += 1;
-                first.get_or_insert_with(|| format!("put {i}: {e}"));
+                out.errors += 1;
+                out.first_error
+                    .get_or_insert_with(|| format!("put {i}: {e}"));
                 match ep.connect().await {
                     Ok(c) => conn = c,
                     Err(_) => break,
@@ -236,5 +256,5 @@ async fn put_client(
             }
         }
     }
-    (nanos, errors, first)
+    out
 }

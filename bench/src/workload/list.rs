@@ -173,7 +173,7 @@ pub async fn run(
                 continue;
             }
         }
-        let cpu0 = server_pid.and_then(|p| procfs::cpu_time(p).ok());
+        let meter = server_pid.and_then(procfs::CpuMeter::start);
         let mut samples = Vec::with_capacity(reps);
         for _ in 0..reps {
             match list_once(&mut conn, ns, shape).await {
@@ -191,11 +191,10 @@ pub async fn run(
                 }
             }
         }
-        let cpu1 = server_pid.and_then(|p| procfs::cpu_time(p).ok());
         if !samples.is_empty() {
-            r.server_cpu_per_list = cpu0
-                .zip(cpu1)
-                .map(|(a, b)| b.saturating_sub(a) / samples.len() as u32);
+            r.server_cpu_per_list = meter
+                .and_then(|m| m.read())
+                .map(|c| c / samples.len() as u32);
         }
         r.latencies = Latencies::from_durations(&samples);
         results.push(r);

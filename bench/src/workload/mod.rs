@@ -14,7 +14,7 @@ use http::{Method, StatusCode, Uri};
 
 use crate::client::{self, Conn, Target};
 use crate::procfs;
-use crate::stats::{Latencies, duration_nanos};
+use crate::stats::{Latencies, duration_nanos, rate_by_slice};
 
 /// Bytes of `data` in every benchmark ConfigMap: three values of this many characters each.
 const VALUE_LEN: usize = 100;
@@ -83,6 +83,8 @@ pub struct LoadResult {
     pub wall: Duration,
     /// Latencies of the successful requests.
     pub latencies: Latencies,
+    /// Throughput in each quarter of the run (by completion order).
+    pub quarters: Vec<f64>,
     /// CPU time the server process used during the run (utime+stime delta).
     pub server_cpu: Option<Duration>,
     /// CPU time the load generator used during the run.
@@ -110,6 +112,8 @@ impl LoadResult {
 
 struct ClientOutcome {
     nanos: Vec<u64>,
+    /// Completion times of the successful requests, nanoseconds after the run started.
+    ends: Vec<u64>,
     errors: u64,
     first_error: Option<String>,
 }
@@ -131,24 +135,29 @@ pub async fn closed_loop(
     }
     let jobs = Arc::new(jobs);
     let next = Arc::new(AtomicUsize::new(0));
-    let cpu = || server_pid.and_then(|p| procfs::cpu_time(p).ok());
-    let (server0, client0) = (cpu(), procfs::own_cpu_time().ok());
+    let (server_meter, client_meter) = (
+        server_pid.and_then(procfs::CpuMeter::start),
+        procfs::CpuMeter::start_own(),
+    );
     let t0 = Instant::now();
     let mut tasks = Vec::with_capacity(clients);
     for conn in conns {
         let (jobs, next, target) = (jobs.clone(), next.clone(), target.clone());
-        tasks.push(tokio::spawn(run_client(conn, target, jobs, next, expect)));
+        tasks.push(tokio::spawn(run_client(
+            conn, target, jobs, next, expect, t0,
+        )));
     }
     let mut nanos = Vec::with_capacity(jobs.len());
+    let mut ends = Vec::with_capacity(jobs.len());
     let (mut errors, mut first_error) = (0, None);
     for t in tasks {
         let out = t.await?;
         nanos.extend_from_slice(&out.nanos);
+        ends.extend_from_slice(&out.ends);
         errors += out.errors;
         first_error = first_error.or(out.first_error);
     }
     let wall = t0.elapsed();
-    let (server1, client1) = (cpu(), procfs::own_cpu_time().ok());
     Ok(LoadResult {
         clients,
         ok: nanos.len() as u64,
@@ -156,8 +165,9 @@ pub async fn closed_loop(
         first_error,
         wall,
         latencies: Latencies::from_nanos(nanos),
-        server_cpu: server0.zip(server1).map(|(a, b)| b.saturating_sub(a)),
-        client_cpu: client0.zip(client1).map(|(a, b)| b.saturating_sub(a)),
+        quarters: rate_by_slice(ends, 4),
+        server_cpu: server_meter.and_then(|m| m.read()),
+        client_cpu: client_meter.and_then(|m| m.read()),
     })
 }
 
@@ -167,9 +177,11 @@ async fn run_client(
     jobs: Arc<Vec<Job>>,
     next: Arc<AtomicUsize>,
     expect: StatusCode,
+    t0: Instant,
 ) -> ClientOutcome {
     let mut out = ClientOutcome {
         nanos: Vec::with_capacity(jobs.len() / 8 + 16),
+        ends: Vec::with_capacity(jobs.len() / 8 + 16),
         errors: 0,
         first_error: None,
     };
@@ -181,7 +193,10 @@ async fn run_client(
             .call(job.method.clone(), job.uri.clone(), job.body.clone())
             .await
         {
-            Ok((status, _)) if status == expect => out.nanos.push(duration_nanos(t.elapsed())),
+            Ok((status, _)) if status == expect => {
+                out.nanos.push(duration_nanos(t.elapsed()));
+                out.ends.push(duration_nanos(t0.elapsed()));
+            }
             Ok((status, body)) => {
                 out.errors += 1;
                 out.first_error.get_or_insert_with(|| {

@@ -31,6 +31,9 @@ use crate::watchcache::{CachedObject, Subscription, WatchCache};
 const MAX_CONFLICT_RETRIES: usize = 64;
 /// How long a read waits for the watch cache to reach a requested revision.
 const FRESHNESS_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long a consistent list waits for the watch cache to confirm it is current before
+/// reading from the store instead.
+const CONSISTENT_READ_WAIT: Duration = Duration::from_millis(250);
 /// Names tried for one `generateName` create before reporting the collision.
 const GENERATE_NAME_ATTEMPTS: usize = 8;
 
@@ -720,9 +723,10 @@ impl ResourceStore {
                     .current_revision()
                     .await
                     .map_err(|e| self.store_error(e, ""))?;
-                match self.cache.ready_rv() {
-                    Some(seen) if seen >= current => None,
-                    _ => Some(current),
+                if self.cache_is_fresh(current).await {
+                    None
+                } else {
+                    Some(current)
                 }
             }
         };
@@ -745,6 +749,23 @@ impl ResourceStore {
             resource_version: cache_rv,
             continue_token,
         })
+    }
+
+    /// Whether the cache has seen every write up to `current`. A cache whose resource had no
+    /// recent writes lags the global revision; a progress request lets its store watch confirm
+    /// that nothing is missing (upstream's consistent reads from cache). If the answer does
+    /// not come quickly the caller reads from the store instead.
+    async fn cache_is_fresh(&self, current: i64) -> bool {
+        if self.cache.ready_rv().is_some_and(|seen| seen >= current) {
+            return true;
+        }
+        if self.kv.request_progress().await.is_err() {
+            return false;
+        }
+        self.cache
+            .wait_for(current, CONSISTENT_READ_WAIT)
+            .await
+            .is_ok()
     }
 
     /// Reads a (page of a) list from the store at revision `rev`.
@@ -882,5 +903,115 @@ impl ResourceStore {
         for o in items {
             self.strategy.observe_existing(&o.value());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use async_trait::async_trait;
+    use store::{KeyValue, RangeResponse, Revision, WatchStream};
+
+    use super::*;
+
+    /// A store that counts range reads, to tell cache-served lists from store-served ones.
+    struct Counting {
+        inner: Arc<dyn KvStore>,
+        ranges: AtomicUsize,
+    }
+
+    #[async_trait]
+    impl KvStore for Counting {
+        async fn get(&self, key: &str) -> Result<Option<KeyValue>, StoreError> {
+            self.inner.get(key).await
+        }
+        async fn range(&self, req: RangeRequest) -> Result<RangeResponse, StoreError> {
+            self.ranges.fetch_add(1, Ordering::SeqCst);
+            self.inner.range(req).await
+        }
+        async fn create(&self, key: &str, value: Bytes) -> Result<Revision, StoreError> {
+            self.inner.create(key, value).await
+        }
+        async fn update(
+            &self,
+            key: &str,
+            value: Bytes,
+            expected: Revision,
+        ) -> Result<Revision, StoreError> {
+            self.inner.update(key, value, expected).await
+        }
+        async fn delete(
+            &self,
+            key: &str,
+            expected: Option<Revision>,
+        ) -> Result<(Revision, KeyValue), StoreError> {
+            self.inner.delete(key, expected).await
+        }
+        async fn watch(&self, prefix: &str, after: Revision) -> Result<WatchStream, StoreError> {
+            self.inner.watch(prefix, after).await
+        }
+        async fn compact(&self, revision: Revision) -> Result<(), StoreError> {
+            self.inner.compact(revision).await
+        }
+        async fn current_revision(&self) -> Result<Revision, StoreError> {
+            self.inner.current_revision().await
+        }
+        async fn compacted_revision(&self) -> Result<Revision, StoreError> {
+            self.inner.compacted_revision().await
+        }
+        async fn request_progress(&self) -> Result<(), StoreError> {
+            self.inner.request_progress().await
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn consistent_lists_of_a_quiet_resource_come_from_the_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let inner = store::embedded::EmbeddedStore::open(
+            dir.path(),
+            store::embedded::EmbeddedOptions::default(),
+        )
+        .await
+        .unwrap();
+        let kv = Arc::new(Counting {
+            inner,
+            ranges: AtomicUsize::new(0),
+        });
+        let info = api::resources::lookup("", "v1", "configmaps").unwrap();
+        let cache = WatchCache::new(info);
+        tokio::spawn(cache.clone().run(kv.clone()));
+        let cms = ResourceStore::new(info, registry::plain(info), kv.clone(), cache.clone(), None);
+        cache.wait_for(0, Duration::from_secs(5)).await.unwrap();
+        let opts = WriteOptions {
+            dry_run: false,
+            field_validation: FieldValidation::Strict,
+            field_manager: String::new(),
+        };
+        cms.create("default", json!({"metadata": {"name": "a"}}), &opts)
+            .await
+            .unwrap();
+        // Writes elsewhere move the global revision past what this cache has seen.
+        for i in 0..5 {
+            kv.create(
+                &format!("/registry/core/secrets/default/s{i}"),
+                Bytes::from_static(b"{}"),
+            )
+            .await
+            .unwrap();
+        }
+        let before = kv.ranges.load(Ordering::SeqCst);
+        let filter = Filter::new(info, info, Some("default"), "", "").unwrap();
+        let page = cms
+            .list(Some("default"), &ListOptions::default(), &filter)
+            .await
+            .unwrap();
+        assert_eq!(page.items.len(), 1);
+        assert_eq!(page.resource_version, kv.current_revision().await.unwrap());
+        assert_eq!(
+            kv.ranges.load(Ordering::SeqCst),
+            before,
+            "served from the watch cache"
+        );
     }
 }

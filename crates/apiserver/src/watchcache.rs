@@ -318,6 +318,10 @@ impl WatchCache {
 
     fn apply(&self, ev: WatchEvent) {
         let rv = ev.revision();
+        if ev.kind == EventKind::Progress {
+            self.progress(rv);
+            return;
+        }
         let key = ev.kv.key.clone();
         let mut st = self.write();
         if rv <= st.rv {
@@ -344,6 +348,7 @@ impl WatchCache {
                     obj,
                 )
             }
+            EventKind::Progress => unreachable!("handled above"),
             EventKind::Delete => {
                 st.objects.remove(&key);
                 let last = match &prev {

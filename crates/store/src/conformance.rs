@@ -60,6 +60,7 @@ where
     compaction(make().await).await;
     future_revisions(make().await).await;
     current_and_compacted_revision(make().await).await;
+    progress_requests(make().await).await;
 }
 
 fn b(s: &str) -> Bytes {
@@ -768,4 +769,39 @@ pub async fn current_and_compacted_revision(store: Arc<dyn KvStore>) {
     store.compact(r).await.expect("compact");
     assert_eq!(store.compacted_revision().await, Ok(r));
     assert_eq!(range(&store, prefix("/conformance/")).await.revision, r);
+}
+
+/// `request_progress` makes a quiet watch report that it has seen everything up to the
+/// store's revision, after any events it still had to deliver, and only when asked.
+pub async fn progress_requests(store: Arc<dyn KvStore>) {
+    let r0 = current(&store).await;
+    let mut quiet = watch(&store, "/conformance/progress/quiet/", r0).await;
+    let mut busy = watch(&store, "/conformance/progress/busy/", r0).await;
+    let r1 = store
+        .create("/conformance/progress/busy/a", b("1"))
+        .await
+        .expect("create");
+    let r2 = store
+        .create("/conformance/progress/other/x", b("2"))
+        .await
+        .expect("create");
+    assert_quiet(&mut quiet).await;
+    store.request_progress().await.expect("request progress");
+    let p = next_event(&mut quiet).await;
+    assert_eq!(p.kind, EventKind::Progress);
+    assert!(
+        p.revision() >= r2,
+        "progress at {} before the write at {r2}",
+        p.revision()
+    );
+    assert!(p.kv.key.is_empty() && p.kv.value.is_empty());
+    // The busy watch reports progress only after the event it still owed.
+    let e = next_event(&mut busy).await;
+    assert_eq!((e.kind, e.revision()), (EventKind::Put, r1));
+    let p = next_event(&mut busy).await;
+    assert_eq!(p.kind, EventKind::Progress);
+    assert!(p.revision() >= r2);
+    // One request, one report.
+    assert_quiet(&mut quiet).await;
+    assert_quiet(&mut busy).await;
 }

@@ -6,11 +6,14 @@
 //! compaction of old history. Anything the API server needs beyond this (selectors, paging,
 //! encodings) is built above it, so a real etcd cluster can stand in for the embedded backend.
 //!
-//! Guarantees every backend must keep (checked by the conformance suite in [`conformance`]):
+//! Guarantees every backend must keep (checked by the suite in `conformance`, behind the cargo
+//! feature of the same name):
 //! * a write is acknowledged only once it is durable;
 //! * revisions are strictly increasing; each successful write gets exactly one revision;
 //! * a watch from revision `r` delivers every change with revision `> r` under its prefix, exactly
-//!   once, in revision order — or ends with [`StoreError::Compacted`] when that history is gone.
+//!   once, in revision order — or ends with [`StoreError::Compacted`] when that history is gone;
+//! * after [`KvStore::request_progress`], every watch reports how far it has got, in order with
+//!   its events.
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
@@ -63,6 +66,10 @@ pub struct RangeResponse {
 pub enum EventKind {
     Put,
     Delete,
+    /// Not a change: the watch has delivered every change under its prefix up to
+    /// `kv.mod_revision` (its other fields are empty). Sent after [`KvStore::request_progress`],
+    /// like etcd's progress notifications; never stored.
+    Progress,
 }
 
 /// One change seen by a watch.
@@ -79,6 +86,20 @@ pub struct WatchEvent {
 impl WatchEvent {
     pub fn revision(&self) -> Revision {
         self.kv.mod_revision
+    }
+
+    /// A progress notification at `revision`.
+    pub fn progress(revision: Revision) -> WatchEvent {
+        WatchEvent {
+            kind: EventKind::Progress,
+            kv: KeyValue {
+                key: String::new(),
+                value: Bytes::new(),
+                create_revision: 0,
+                mod_revision: revision,
+            },
+            prev: None,
+        }
     }
 }
 
@@ -162,4 +183,9 @@ pub trait KvStore: Send + Sync + 'static {
 
     /// The oldest revision reads and watches can still start from.
     async fn compacted_revision(&self) -> Result<Revision, StoreError>;
+
+    /// Asks every open watch to send one [`EventKind::Progress`] event once it has delivered
+    /// everything up to the store's revision at (or after) this call — etcd's `RequestProgress`.
+    /// The API server uses it to tell that a quiet watch cache is nonetheless up to date.
+    async fn request_progress(&self) -> Result<(), StoreError>;
 }

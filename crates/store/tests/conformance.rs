@@ -49,6 +49,7 @@ conformance_tests!(
     compaction,
     future_revisions,
     current_and_compacted_revision,
+    progress_requests,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

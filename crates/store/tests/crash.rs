@@ -254,6 +254,7 @@ async fn verify(dir: &Path, acked: &Acknowledged) {
                 EventKind::Delete => {
                     replayed.remove(&event.kv.key);
                 }
+                EventKind::Progress => unreachable!("no progress was requested"),
             }
         }
     }

@@ -13,7 +13,7 @@
 //! `cursor + 1 >= start()` and from disk otherwise.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::watch;
@@ -68,6 +68,8 @@ pub struct Hub {
     ring: Mutex<Ring>,
     head: watch::Sender<Revision>,
     closed: AtomicBool,
+    /// Progress requests so far; each watcher reports progress once per increase.
+    progress_requests: AtomicU64,
 }
 
 struct Ring {
@@ -90,6 +92,7 @@ impl Hub {
             }),
             head: watch::Sender::new(current),
             closed: AtomicBool::new(false),
+            progress_requests: AtomicU64::new(0),
         }
     }
 
@@ -140,6 +143,17 @@ impl Hub {
                 .cloned()
                 .collect(),
         )
+    }
+
+    /// Asks every watcher to report its progress once it is up to date, and wakes them.
+    pub fn request_progress(&self) {
+        self.progress_requests.fetch_add(1, Ordering::AcqRel);
+        self.head.send_modify(|_| {});
+    }
+
+    /// How many progress reports have been requested.
+    pub fn progress_requests(&self) -> u64 {
+        self.progress_requests.load(Ordering::Acquire)
     }
 
     /// Wakes every watcher; from now on they see [`Slice::Closed`].

@@ -1,12 +1,46 @@
 //! The embedded store: keelson's default [`KvStore`], an MVCC key-value store in one directory.
 //!
-//! BENCHMARK-FIGURES
+//! # Engine: SQLite, chosen by measurement
+//!
+//! `benches/engines.rs` runs this same store (group commit, layout, watch hub) over SQLite
+//! (rusqlite with bundled SQLite, WAL, `synchronous=FULL`) and over redb 4.5
+//! (`Durability::Immediate`, with and without quick-repair), fsync real. Medians of three full
+//! runs on the 2-core development machine, shared with other builds (so absolute numbers are
+//! noisy; the ratios held in every run). Values are 300-byte JSON documents.
+//!
+//! | | SQLite | redb | redb, no quick-repair |
+//! |---|---|---|---|
+//! | 16 concurrent writers: creates/s | **10,851** | 6,746 | 5,523 |
+//! | — latency p50 / p99 (ms) | **1.15 / 9.2** | 1.77 / 16.0 | 1.51 / 11.2 |
+//! | — writes per fsync (mean batch) | 13.2 | 13.3 | 11.6 |
+//! | 1 sequential writer: creates/s | **2,894** | 795 | 1,091 |
+//! | — latency p50 / p99 (ms) | **0.29 / 4.4** | 0.77 / 9.8 | 0.49 / 4.7 |
+//! | — p50 on a store of 100,000 keys (ms) | **0.60** | 0.83 | 0.72 |
+//! | range of 10,000 keys, latest (ms) | 9.4 | **7.6** | 7.4 |
+//! | range of 10,000 keys, older revision (ms) | 21.6 | **12.3** | 14.5 |
+//! | get p50 (ms) | 0.040 | **0.023** | 0.023 |
+//! | open, 100,000 keys, after clean close (ms) | **0.9** | 12.1 | 8.0 |
+//! | open, 100,000 keys, after SIGKILL (ms) | **2.2** | 1.8 | 158 |
+//! | size of 100,000 keys + history (MiB) | **45** | 75 | 75 |
+//!
+//! Why SQLite: every write pays one commit, and SQLite's WAL commit (append + one fsync) is the
+//! cheapest — a single writer is 2.6x faster than redb and a loaded store 1.6x, with half the
+//! tail latency. Opening is about 1 ms and recovery after a kill is bounded by the WAL, while redb
+//! must either scan the whole file after a crash (158 ms at 100,000 keys, growing with size: a
+//! large cluster would blow the 300 ms start-up budget) or save its allocator state at every
+//! commit (quick-repair, the slowest writes here). The file is 40% smaller. redb reads faster,
+//! but the API server answers lists and watches from its watch cache, so store reads are off
+//! the hot path and writes and start-up are on it. Rerun with
+//! `cargo bench -p store --features redb --bench engines`.
+//!
 //!
 //! # Guarantees
 //! * **Durable.** A write is acknowledged only after the transaction holding it is fsynced.
 //! * **Group commit.** Writes go through one queue to one writer thread, which applies whatever
-//!   is queued in one transaction with one fsync (see [`writer`]). Each write still gets its own
-//!   revision, consecutive and in queue order.
+//!   is queued in one transaction with one fsync (the `writer` module). Each write still gets
+//!   its own revision, consecutive and in queue order. A commit that fails (fsync error) stops
+//!   all further writes with `Unavailable` until the store is reopened: after a failed fsync the
+//!   outcome on disk is unknown.
 //! * **MVCC.** One global revision. Every write is kept in history (a delete as a tombstone that
 //!   carries the key's last value) until compaction, so reads at older revisions and watches from
 //!   older revisions work. Reads are served from a snapshot on a blocking thread and never wait
@@ -16,7 +50,7 @@
 //!   [`StoreError::Compacted`]; the latest state of every key is always kept.
 //! * **Watch.** Exactly once, in revision order, under the prefix; history first, then live.
 //!   Live fan-out never blocks a writer; a watcher that falls behind catches up from disk, or
-//!   ends with `Compacted` if that history is gone (see [`watch`]).
+//!   ends with `Compacted` if that history is gone (the `watch` module).
 //! * **One process per directory.** The directory is locked (`LOCK`, `flock`) while open; a
 //!   second `open` fails with [`StoreError::Unavailable`].
 //! * **Fast open.** Opening reads three counters; it never scans history. SQLite recovers its
@@ -398,6 +432,12 @@ impl<E: Engine> KvStore for EmbeddedStore<E> {
     async fn compacted_revision(&self) -> Result<Revision, StoreError> {
         self.ensure_open()?;
         Ok(self.shared.compacted.load(Ordering::Acquire))
+    }
+
+    async fn request_progress(&self) -> Result<(), StoreError> {
+        self.ensure_open()?;
+        self.shared.hub.request_progress();
+        Ok(())
     }
 }
 

@@ -34,6 +34,7 @@ pub(super) fn watch_stream<R: EngineReader>(
         cursor: after,
         pending: VecDeque::new(),
         done: false,
+        progress_seen: 0,
     };
     Box::pin(futures::stream::unfold(watcher, |mut w| async move {
         let item = w.next().await?;
@@ -50,6 +51,8 @@ struct Watcher<R> {
     cursor: Revision,
     pending: VecDeque<WatchEvent>,
     done: bool,
+    /// The hub's progress-request count this watcher has answered.
+    progress_seen: u64,
 }
 
 impl<R: EngineReader> Watcher<R> {
@@ -67,6 +70,13 @@ impl<R: EngineReader> Watcher<R> {
             match self.shared.hub.read_after(self.cursor, RING_READ_BATCHES) {
                 Slice::Closed => return self.fail(closed()),
                 Slice::Ready(batches) if batches.is_empty() => {
+                    // Up to date: everything up to the cursor has been handed out, so this is
+                    // the moment to answer a progress request.
+                    let requested = self.shared.hub.progress_requests();
+                    if requested > self.progress_seen {
+                        self.progress_seen = requested;
+                        return Some(Ok(WatchEvent::progress(self.cursor)));
+                    }
                     if self.head.changed().await.is_err() {
                         return self.fail(closed());
                     }

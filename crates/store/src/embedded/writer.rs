@@ -280,11 +280,14 @@ impl<W: EngineWriter, R: EngineReader> Writer<W, R> {
             .writes
             .fetch_add(events.len() as u64, Ordering::Relaxed);
         if let Some(batch) = Batch::new(events) {
-            self.counters.current = batch.last;
-            self.shared.current.store(batch.last, Ordering::Release);
+            let last = batch.last;
+            self.counters.current = last;
             // Published before anyone is answered, so a caller that watches from its own
-            // write's revision right after the ack never races the fan-out.
+            // write's revision right after the ack never races the fan-out; and published
+            // before `current` moves, so a watcher that has caught up with the hub has always
+            // seen at least `current_revision()` (what progress requests rely on).
             self.shared.hub.publish(batch);
+            self.shared.current.store(last, Ordering::Release);
         }
         for ((_, reply), outcome) in batch.into_iter().zip(outcomes) {
             let _ = reply.send(outcome);
