@@ -18,6 +18,7 @@ use api::ApiError;
 use api::resources::ResourceInfo;
 use base64::Engine as _;
 use bytes::Bytes;
+use futures::StreamExt;
 use registry::DynStrategy;
 use serde_json::{Value, json};
 use store::{KvStore, RangeRequest, StoreError};
@@ -25,7 +26,7 @@ use store::{KvStore, RangeRequest, StoreError};
 use crate::filter::Filter;
 use crate::object;
 use crate::request::{FieldValidation, ListOptions, RvMatch, WriteOptions};
-use crate::watchcache::{CachedObject, Subscription, WatchCache};
+use crate::watchcache::{CacheEvent, CachedObject, Subscription, WatchCache, WatchItem};
 
 /// Conflicts retried by one guaranteed update before giving up.
 const MAX_CONFLICT_RETRIES: usize = 64;
@@ -44,6 +45,31 @@ pub enum Subresource {
     Status,
     /// A namespace's `finalize`: only `spec.finalizers` may change.
     Finalize,
+}
+
+/// A store event as a watch item (objects decoded the way the cache decodes them).
+fn watch_item_from_store(info: &'static ResourceInfo, ev: store::WatchEvent) -> Option<WatchItem> {
+    let rv = ev.revision();
+    if ev.kind == store::EventKind::Progress {
+        return Some(WatchItem::Progress(rv));
+    }
+    let object = match CachedObject::from_store(info, &ev.kv.key, &ev.kv.value, rv) {
+        Ok(o) => Arc::new(o),
+        Err(e) => {
+            tracing::error!(resource = info.plural, error = %e, "skipping corrupt stored object");
+            return None;
+        }
+    };
+    let prev = ev
+        .prev
+        .and_then(|p| CachedObject::from_store(info, &p.key, &p.value, p.mod_revision).ok())
+        .map(Arc::new);
+    Some(WatchItem::Event(Arc::new(CacheEvent {
+        kind: crate::watchcache::event_type(ev.kind, prev.is_some()),
+        object,
+        prev,
+        at: std::time::Instant::now(),
+    })))
 }
 
 /// The result of a successful write.
@@ -894,7 +920,49 @@ impl ResourceStore {
                 }
             }
         };
-        self.cache.subscribe(from, ns)
+        match (self.cache.subscribe(from, ns), from) {
+            // Older than the cache's window (e.g. the server restarted since the client last
+            // saw an event): the store may still hold that history, so resume from it rather
+            // than sending the client off to relist.
+            (Err(e), Some(rv)) if e.code == 410 => self.watch_from_store(ns, rv).await,
+            (result, _) => result,
+        }
+    }
+
+    /// A watch fed by its own store watch from `rv` (still 410 if the store compacted it).
+    async fn watch_from_store(&self, ns: Option<&str>, rv: i64) -> Result<Subscription, ApiError> {
+        let prefix = match ns {
+            Some(ns) if self.info.namespaced => format!("{}{ns}/", self.info.storage_prefix()),
+            _ => self.info.storage_prefix(),
+        };
+        let mut stream = self
+            .kv
+            .watch(&prefix, rv)
+            .await
+            .map_err(|e| self.store_error(e, ""))?;
+        let (tx, rx) = tokio::sync::mpsc::channel(crate::watchcache::WATCHER_QUEUE);
+        let info = self.info;
+        tokio::spawn(async move {
+            loop {
+                let ev = tokio::select! {
+                    _ = tx.closed() => return,
+                    ev = stream.next() => ev,
+                };
+                // A broken store watch ends the stream; the client resumes from its last event.
+                let Some(Ok(ev)) = ev else { return };
+                let Some(item) = watch_item_from_store(info, ev) else {
+                    continue;
+                };
+                if tx.send(item).await.is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(Subscription {
+            initial: Vec::new(),
+            rx,
+            rv,
+        })
     }
 
     /// Calls `observe_existing` for every cached object (allocator rebuild at startup).

@@ -51,7 +51,7 @@ pub struct CachedObject {
 
 impl CachedObject {
     /// Decodes a stored value and stamps its revision. Fails only on corrupt storage.
-    fn from_store(
+    pub(crate) fn from_store(
         info: &'static ResourceInfo,
         key: &str,
         value: &[u8],
@@ -113,6 +113,15 @@ impl CachedObject {
     /// Parses the cached JSON (for conversions and tables).
     pub fn value(&self) -> Value {
         serde_json::from_slice(&self.bytes).unwrap_or(Value::Null)
+    }
+}
+
+/// The watch event type of a store change: a put of a key that existed is a modification.
+pub(crate) fn event_type(kind: EventKind, existed: bool) -> EventType {
+    match (kind, existed) {
+        (EventKind::Delete, _) => EventType::Deleted,
+        (_, true) => EventType::Modified,
+        (_, false) => EventType::Added,
     }
 }
 
@@ -322,49 +331,25 @@ impl WatchCache {
             self.progress(rv);
             return;
         }
-        let key = ev.kv.key.clone();
-        let mut st = self.write();
-        if rv <= st.rv {
-            return; // already seen (the store replays from `after`, inclusive of nothing older)
-        }
-        let prev = st.objects.get(&key).cloned();
-        let (kind, object) = match ev.kind {
-            EventKind::Put => {
-                let obj = match CachedObject::from_store(self.info, &key, &ev.kv.value, rv) {
-                    Ok(o) => Arc::new(o),
-                    Err(e) => {
-                        tracing::error!(resource = self.info.plural, error = %e, "skipping corrupt stored object");
-                        st.rv = rv;
-                        return;
-                    }
-                };
-                st.objects.insert(key, obj.clone());
-                (
-                    if prev.is_some() {
-                        EventType::Modified
-                    } else {
-                        EventType::Added
-                    },
-                    obj,
-                )
-            }
-            EventKind::Progress => unreachable!("handled above"),
-            EventKind::Delete => {
-                st.objects.remove(&key);
-                let last = match &prev {
-                    Some(p) => p.bytes.clone(),
-                    None => ev.kv.value.clone(),
-                };
-                match CachedObject::from_store(self.info, &key, &last, rv) {
-                    Ok(o) => (EventType::Deleted, Arc::new(o)),
-                    Err(e) => {
-                        tracing::error!(resource = self.info.plural, error = %e, "skipping corrupt stored object");
-                        st.rv = rv;
-                        return;
-                    }
-                }
+        // Decode before taking the lock: readers never wait on JSON work. A delete's value is
+        // the object's last state.
+        let object = match CachedObject::from_store(self.info, &ev.kv.key, &ev.kv.value, rv) {
+            Ok(o) => Arc::new(o),
+            Err(e) => {
+                tracing::error!(resource = self.info.plural, error = %e, "skipping corrupt stored object");
+                self.progress(rv);
+                return;
             }
         };
+        let mut st = self.write();
+        if rv <= st.rv {
+            return; // already seen
+        }
+        let prev = match ev.kind {
+            EventKind::Delete => st.objects.remove(&ev.kv.key),
+            _ => st.objects.insert(ev.kv.key.clone(), object.clone()),
+        };
+        let kind = event_type(ev.kind, prev.is_some());
         let event = Arc::new(CacheEvent {
             kind,
             object,
