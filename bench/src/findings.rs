@@ -123,6 +123,8 @@ pub struct Findings {
     pub log_problems: (usize, Vec<String>),
     /// 4 KiB append + fdatasync latency of the data directories' disk.
     pub disk: Option<Latencies>,
+    /// 1-minute load average when the bench started.
+    pub loadavg_start: Option<String>,
     pub errors: Vec<String>,
     pub total: Duration,
 }
@@ -147,6 +149,7 @@ impl Findings {
             etcd: EtcdFindings::NotRun,
             log_problems: (0, Vec::new()),
             disk: None,
+            loadavg_start: None,
             errors: Vec::new(),
             total: Duration::ZERO,
         }
@@ -216,6 +219,11 @@ impl Findings {
             "data dirs     : {} ({})",
             self.work_dir.display(),
             filesystem_of(&self.work_dir)
+        );
+        let _ = writeln!(
+            s,
+            "load average  : {} at the start (other work on the machine skews every figure)",
+            self.loadavg_start.as_deref().unwrap_or("?")
         );
         if let Some(d) = &self.disk {
             let _ = writeln!(
@@ -514,6 +522,9 @@ impl Findings {
                 e.first_error.clone().unwrap_or_default()
             ));
         }
+        if let Some(note) = cores_note(e) {
+            t.note(format!("etcd run, {note}"));
+        }
         match run.stored {
             Some(n) if n == e.ok as i64 => t.note(format!(
                 "etcd holds {} keys under the prefix afterwards, as expected",
@@ -623,6 +634,14 @@ impl Findings {
                 let _ = write!(text, ", with {} failed creates", int(c.errors));
             }
             text.push('.');
+            if let Some(other) = other_cores(c)
+                && other > 0.25
+            {
+                let _ = write!(
+                    text,
+                    " Other processes kept {other:.2} cores busy during that run, so its rate and latency are understated; CPU per request is the steadier figure."
+                );
+            }
         }
         if let Some(g) = &self.gets {
             let _ = write!(
@@ -762,13 +781,8 @@ fn load_table(title: &str, verb: &str, r: &LoadResult, rate_target: Option<Targe
     if let Some(cpu) = r.client_cpu_per_req() {
         t.row([format!("load-generator CPU per {verb}"), dur(cpu)]);
     }
-    if let (Some(s), Some(c)) = (r.server_cpu, r.client_cpu) {
-        let wall = r.wall.as_secs_f64().max(1e-9);
-        t.note(format!(
-            "cores busy during the run: server {:.2}, load generator {:.2} (of 2)",
-            s.as_secs_f64() / wall,
-            c.as_secs_f64() / wall
-        ));
+    if let Some(note) = cores_note(r) {
+        t.note(note);
     }
     if !l.is_empty() {
         // Little's law for a closed loop: the rate can only rise if latency falls.
@@ -913,6 +927,33 @@ fn built_ago(bin: &Path) -> String {
         .map_or_else(String::new, |age| {
             format!(" (built {} min ago)", age.as_secs() / 60)
         })
+}
+
+/// "cores busy during the run: server 1.29, load generator 0.24, other processes 0.05 (of 2)".
+/// Cores used by processes other than the server and the load generator during a run.
+fn other_cores(r: &LoadResult) -> Option<f64> {
+    let wall = r.wall.as_secs_f64().max(1e-9);
+    let busy =
+        r.machine_cpu?.as_secs_f64() - r.server_cpu?.as_secs_f64() - r.client_cpu?.as_secs_f64();
+    // Tick rounding can make the remainder slightly negative.
+    Some((busy / wall).max(0.0))
+}
+
+fn cores_note(r: &LoadResult) -> Option<String> {
+    let (s, c) = (r.server_cpu?, r.client_cpu?);
+    let wall = r.wall.as_secs_f64().max(1e-9);
+    let cores = |d: Duration| d.as_secs_f64() / wall;
+    let mut note = format!(
+        "cores busy during the run: server {:.2}, load generator {:.2}",
+        cores(s),
+        cores(c)
+    );
+    if let Some(other) = other_cores(r) {
+        note.push_str(&format!(", other processes {other:.2}"));
+    }
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    note.push_str(&format!(" (of {cpus})"));
+    Some(note)
 }
 
 /// Rates of consecutive slices of a run: "5,100 → 4,200 → 3,900 → 3,800 /s".

@@ -113,6 +113,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     std::fs::create_dir_all(&work_dir)
         .with_context(|| format!("creating {}", work_dir.display()))?;
     let mut f = Findings::new(plan.clone(), &server_bin, &work_dir);
+    f.loadavg_start = procfs::loadavg();
     f.disk = disk::fsync_latency(&work_dir, 200).ok();
 
     progress(

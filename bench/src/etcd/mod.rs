@@ -186,6 +186,7 @@ pub async fn put_load(
         pid.and_then(procfs::CpuMeter::start),
         procfs::CpuMeter::start_own(),
     );
+    let machine_meter = procfs::MachineMeter::start();
     let t0 = Instant::now();
     let tasks: Vec<_> = conns
         .into_iter()
@@ -212,6 +213,7 @@ pub async fn put_load(
         quarters: rate_by_slice(all.ends, 4),
         server_cpu: server_meter.and_then(|m| m.read()),
         client_cpu: client_meter.and_then(|m| m.read()),
+        machine_cpu: machine_meter.and_then(|m| m.read()),
     })
 }
 

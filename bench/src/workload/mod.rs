@@ -89,6 +89,8 @@ pub struct LoadResult {
     pub server_cpu: Option<Duration>,
     /// CPU time the load generator used during the run.
     pub client_cpu: Option<Duration>,
+    /// CPU time every process on the machine used during the run.
+    pub machine_cpu: Option<Duration>,
 }
 
 impl LoadResult {
@@ -139,6 +141,7 @@ pub async fn closed_loop(
         server_pid.and_then(procfs::CpuMeter::start),
         procfs::CpuMeter::start_own(),
     );
+    let machine_meter = procfs::MachineMeter::start();
     let t0 = Instant::now();
     let mut tasks = Vec::with_capacity(clients);
     for conn in conns {
@@ -168,6 +171,7 @@ pub async fn closed_loop(
         quarters: rate_by_slice(ends, 4),
         server_cpu: server_meter.and_then(|m| m.read()),
         client_cpu: client_meter.and_then(|m| m.read()),
+        machine_cpu: machine_meter.and_then(|m| m.read()),
     })
 }
 
