@@ -63,7 +63,7 @@ impl Filter {
     pub fn matches(&self, o: &CachedObject) -> bool {
         if let Some(ns) = &self.namespace
             && self.storage.namespaced
-            && o.namespace != *ns
+            && o.namespace() != ns.as_str()
         {
             return false;
         }

@@ -522,7 +522,7 @@ impl Api {
         let (items, rv) = w.store.cache.list(ns, |o| filter.matches(o));
         let mut deleted = Vec::new();
         for item in items {
-            match w.store.delete(&item.namespace, &item.name, &opts).await {
+            match w.store.delete(item.namespace(), item.name(), &opts).await {
                 Ok(Deleted::Gone(obj) | Deleted::Pending(obj)) => deleted.push(obj),
                 Err(e) if e.code == 404 => {}
                 Err(e) => return Err(e),

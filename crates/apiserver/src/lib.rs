@@ -12,6 +12,7 @@
 //! sync, rebuild allocators from what is stored, create the built-in namespaces and the
 //! `kubernetes` Service, then report ready on `/readyz`.
 
+pub mod cached;
 pub mod codec;
 pub mod discovery;
 pub mod filter;

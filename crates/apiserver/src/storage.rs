@@ -828,8 +828,8 @@ impl ResourceStore {
                 })?;
             let last_key = resp.kvs.last().map(|kv| kv.key.clone());
             for kv in &resp.kvs {
-                let v = decode_stored(&kv.value, kv.mod_revision)?;
-                let o = CachedObject::from_value(self.info, &kv.key, &v, kv.mod_revision);
+                let o = CachedObject::from_store(self.info, &kv.key, &kv.value, kv.mod_revision)
+                    .map_err(ApiError::internal)?;
                 if filter.matches(&o) {
                     items.push(Arc::new(o));
                 }
@@ -967,6 +967,9 @@ impl ResourceStore {
 
     /// Calls `observe_existing` for every cached object (allocator rebuild at startup).
     pub fn observe_existing(&self) {
+        if !self.strategy.observes_existing() {
+            return;
+        }
         let (items, _) = self.cache.list(None, |_| true);
         for o in items {
             self.strategy.observe_existing(&o.value());

@@ -18,13 +18,11 @@ use std::time::{Duration, Instant};
 
 use api::ApiError;
 use api::resources::ResourceInfo;
-use bytes::Bytes;
 use futures::StreamExt;
-use serde_json::Value;
 use store::{EventKind, KvStore, RangeRequest, StoreError, WatchEvent};
 use tokio::sync::{mpsc, watch};
 
-use crate::object;
+pub use crate::cached::CachedObject;
 
 /// How many past events each resource keeps for watch resumption.
 const HISTORY_CAPACITY: usize = 10_000;
@@ -34,87 +32,6 @@ const HISTORY_MAX_AGE: Duration = Duration::from_secs(10 * 60);
 pub const WATCHER_QUEUE: usize = 1024;
 /// Keys read per page while (re)listing the store.
 const RELIST_PAGE: usize = 2000;
-
-/// One object as cached: its served JSON and what selectors look at.
-#[derive(Debug)]
-pub struct CachedObject {
-    pub key: String,
-    pub namespace: String,
-    pub name: String,
-    pub rv: i64,
-    /// The object's JSON (storage version) with `metadata.resourceVersion` set.
-    pub bytes: Bytes,
-    pub labels: BTreeMap<String, String>,
-    /// Values of the resource's selectable fields, in the order of `ResourceInfo::fields`.
-    pub fields: Vec<String>,
-}
-
-impl CachedObject {
-    /// Decodes a stored value and stamps its revision. Fails only on corrupt storage.
-    pub(crate) fn from_store(
-        info: &'static ResourceInfo,
-        key: &str,
-        value: &[u8],
-        rv: i64,
-    ) -> Result<CachedObject, String> {
-        let mut v: Value = serde_json::from_slice(value)
-            .map_err(|e| format!("stored object {key} is not JSON: {e}"))?;
-        object::set_resource_version(&mut v, rv);
-        Ok(Self::from_value(info, key, &v, rv))
-    }
-
-    pub fn from_value(info: &'static ResourceInfo, key: &str, v: &Value, rv: i64) -> CachedObject {
-        let meta = v.get("metadata");
-        let text = |f: &str| {
-            meta.and_then(|m| m.get(f))
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string()
-        };
-        let labels = meta
-            .and_then(|m| m.get("labels"))
-            .and_then(Value::as_object)
-            .map(|m| {
-                m.iter()
-                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let fields = info
-            .fields
-            .iter()
-            .map(|f| api::selector::field_value(v, f))
-            .collect();
-        CachedObject {
-            key: key.to_string(),
-            namespace: text("namespace"),
-            name: text("name"),
-            rv,
-            bytes: Bytes::from(serde_json::to_vec(v).unwrap_or_default()),
-            labels,
-            fields,
-        }
-    }
-
-    /// The value of a selectable field (including `metadata.name`/`metadata.namespace`).
-    pub fn field(&self, info: &ResourceInfo, name: &str) -> Option<&str> {
-        match name {
-            "metadata.name" => Some(&self.name),
-            "metadata.namespace" => Some(&self.namespace),
-            _ => info
-                .fields
-                .iter()
-                .position(|f| f.name == name)
-                .and_then(|i| self.fields.get(i))
-                .map(String::as_str),
-        }
-    }
-
-    /// Parses the cached JSON (for conversions and tables).
-    pub fn value(&self) -> Value {
-        serde_json::from_slice(&self.bytes).unwrap_or(Value::Null)
-    }
-}
 
 /// The watch event type of a store change: a put of a key that existed is a modification.
 pub(crate) fn event_type(kind: EventKind, existed: bool) -> EventType {
@@ -174,7 +91,7 @@ struct Watcher {
 }
 
 struct State {
-    objects: BTreeMap<String, Arc<CachedObject>>,
+    objects: BTreeMap<Arc<str>, Arc<CachedObject>>,
     /// Revision the cache is complete up to.
     rv: i64,
     /// Every event with a revision above this is in `history` (or was never under our prefix).
@@ -248,7 +165,14 @@ impl WatchCache {
     }
 
     async fn sync_once(&self, kv: &Arc<dyn KvStore>) -> Result<(), StoreError> {
+        let started = Instant::now();
         let (objects, rv) = self.list_store(kv).await?;
+        tracing::debug!(
+            resource = self.info.plural,
+            objects = objects.len(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "watch cache listed the store"
+        );
         let mut stream = kv.watch(&self.prefix, rv).await?;
         self.replace(objects, rv);
         if let Ok(mut last) = self.last_error.lock() {
@@ -260,13 +184,28 @@ impl WatchCache {
         Err(StoreError::Unavailable("store watch ended".into()))
     }
 
+    /// Lists the store page by page. Each page is decoded on a blocking thread while the next
+    /// one is read, so a large resource loads on both cores at start-up.
     async fn list_store(
         &self,
         kv: &Arc<dyn KvStore>,
-    ) -> Result<(BTreeMap<String, Arc<CachedObject>>, i64), StoreError> {
+    ) -> Result<(BTreeMap<Arc<str>, Arc<CachedObject>>, i64), StoreError> {
+        let info = self.info;
+        let decode = move |kvs: Vec<store::KeyValue>| {
+            kvs.into_iter()
+                .filter_map(|item| match CachedObject::from_store(info, &item.key, &item.value, item.mod_revision) {
+                    Ok(o) => Some(o),
+                    Err(e) => {
+                        tracing::error!(resource = info.plural, error = %e, "skipping corrupt stored object");
+                        None
+                    }
+                })
+                .collect::<Vec<_>>()
+        };
         let mut objects = BTreeMap::new();
         let mut start = None;
         let mut revision = None;
+        let mut decoding: Option<tokio::task::JoinHandle<Vec<CachedObject>>> = None;
         loop {
             let resp = kv
                 .range(RangeRequest {
@@ -277,22 +216,28 @@ impl WatchCache {
                 })
                 .await?;
             revision = Some(resp.revision);
-            let last = resp.kvs.last().map(|kv| format!("{}\0", kv.key));
-            for item in resp.kvs {
-                match CachedObject::from_store(self.info, &item.key, &item.value, item.mod_revision)
+            start = resp.kvs.last().map(|kv| format!("{}\0", kv.key));
+            if let Some(previous) = decoding.take() {
+                for o in previous
+                    .await
+                    .map_err(|e| StoreError::Internal(format!("decoding a listing: {e}")))?
                 {
-                    Ok(o) => {
-                        objects.insert(item.key.clone(), Arc::new(o));
-                    }
-                    Err(e) => {
-                        tracing::error!(resource = self.info.plural, error = %e, "skipping corrupt stored object")
-                    }
+                    objects.insert(o.key.clone(), Arc::new(o));
                 }
             }
+            let kvs = resp.kvs;
+            decoding = Some(tokio::task::spawn_blocking(move || decode(kvs)));
             if !resp.more {
                 break;
             }
-            start = last;
+        }
+        if let Some(last) = decoding {
+            for o in last
+                .await
+                .map_err(|e| StoreError::Internal(format!("decoding a listing: {e}")))?
+            {
+                objects.insert(o.key.clone(), Arc::new(o));
+            }
         }
         Ok((objects, revision.unwrap_or(0)))
     }
@@ -312,7 +257,7 @@ impl WatchCache {
     }
 
     /// Swaps in a fresh listing; watchers of the previous listing are closed.
-    fn replace(&self, objects: BTreeMap<String, Arc<CachedObject>>, rv: i64) {
+    fn replace(&self, objects: BTreeMap<Arc<str>, Arc<CachedObject>>, rv: i64) {
         let mut st = self.write();
         st.objects = objects;
         st.rv = rv;
@@ -346,8 +291,8 @@ impl WatchCache {
             return; // already seen
         }
         let prev = match ev.kind {
-            EventKind::Delete => st.objects.remove(&ev.kv.key),
-            _ => st.objects.insert(ev.kv.key.clone(), object.clone()),
+            EventKind::Delete => st.objects.remove(ev.kv.key.as_str()),
+            _ => st.objects.insert(object.key.clone(), object.clone()),
         };
         let kind = event_type(ev.kind, prev.is_some());
         let event = Arc::new(CacheEvent {
@@ -456,7 +401,10 @@ impl WatchCache {
                 let lo = format!("{}{ns}/", self.prefix);
                 let hi = format!("{}{ns}0", self.prefix); // '0' is the byte after '/'
                 st.objects
-                    .range(lo..hi)
+                    .range::<str, _>((
+                        std::ops::Bound::Included(lo.as_str()),
+                        std::ops::Bound::Excluded(hi.as_str()),
+                    ))
                     .map(|(_, o)| o)
                     .filter(|o| keep(o))
                     .cloned()

@@ -254,13 +254,21 @@ fn watch_resumes_across_a_restart() {
     // After a restart the watch cache starts at the current revision; a client resuming from
     // before that is served from the store's history instead of being told to relist.
     c.restart();
-    let watch = c.watch_spawn(&format!("/api/v1/namespaces/default/configmaps?watch=true&resourceVersion={old}"), 3);
+    let watch = c.watch_spawn(
+        &format!("/api/v1/namespaces/default/configmaps?watch=true&resourceVersion={old}"),
+        3,
+    );
     std::thread::sleep(std::time::Duration::from_millis(800));
     c.ok(&["create", "configmap", "fresh"]);
     let events = Cluster::watch_collect(watch);
     let seen: Vec<(&str, &str)> = events
         .iter()
-        .map(|e| (e["type"].as_str().unwrap(), e["object"]["metadata"]["name"].as_str().unwrap()))
+        .map(|e| {
+            (
+                e["type"].as_str().unwrap(),
+                e["object"]["metadata"]["name"].as_str().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(seen, [("ADDED", "newer"), ("ADDED", "fresh")], "{events:?}");
 }

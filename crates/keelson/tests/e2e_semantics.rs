@@ -466,3 +466,37 @@ fn served_versions_share_storage() {
     let out = c.ok(&["get", "events"]);
     assert!(out.contains("Started") && out.contains("pod/p"), "{out}");
 }
+
+#[test]
+fn service_allocations_survive_restart() {
+    let mut c = Cluster::start();
+    c.ok(&["create", "service", "nodeport", "keep", "--tcp=80:8080"]);
+    let svc = c.get_json(&["service", "keep"]);
+    let (ip, port) = (
+        svc["spec"]["clusterIP"].as_str().unwrap().to_string(),
+        svc["spec"]["ports"][0]["nodePort"].as_i64().unwrap(),
+    );
+    c.restart();
+    // The pools are rebuilt from what is stored: the same address and port are still taken.
+    let same_ip = format!(
+        r#"{{"apiVersion":"v1","kind":"Service","metadata":{{"name":"dup-ip"}},"spec":{{"clusterIP":"{ip}","ports":[{{"port":80}}]}}}}"#
+    );
+    let out = c.kubectl_stdin(&["create", "-f", "-"], &same_ip);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("already allocated"),
+        "{out:?}"
+    );
+    let same_port = format!(
+        r#"{{"apiVersion":"v1","kind":"Service","metadata":{{"name":"dup-port"}},"spec":{{"type":"NodePort","ports":[{{"port":80,"nodePort":{port}}}]}}}}"#
+    );
+    let out = c.kubectl_stdin(&["create", "-f", "-"], &same_port);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("already allocated"),
+        "{out:?}"
+    );
+    // And fresh allocations avoid them.
+    c.ok(&["create", "service", "nodeport", "other", "--tcp=80:8080"]);
+    let other = c.get_json(&["service", "other"]);
+    assert_ne!(other["spec"]["clusterIP"], ip.as_str());
+    assert_ne!(other["spec"]["ports"][0]["nodePort"], port);
+}

@@ -117,7 +117,12 @@ pub trait Strategy: Send + Sync + 'static {
     /// After the object has been removed from the store.
     fn after_delete(&self, _obj: &Self::Object) {}
 
+    /// Whether `observe_existing` does anything. Start-up skips decoding every stored object
+    /// for the many resources that have no pools to rebuild.
+    const OBSERVES_EXISTING: bool = false;
+
     /// Called once per existing object when the server starts, so pools can be rebuilt.
+    /// Only called when `OBSERVES_EXISTING` is true.
     fn observe_existing(&self, _obj: &Self::Object) {}
 
     /// For graceful deletion (pods): the grace period to wait given the one requested, or
@@ -165,6 +170,8 @@ pub trait DynStrategy: Send + Sync {
     fn rollback_write(&self, new: &Value, old: Option<&Value>);
     fn after_write(&self, new: &Value, old: Option<&Value>);
     fn after_delete(&self, obj: &Value);
+    /// Whether start-up should pass every stored object to `observe_existing`.
+    fn observes_existing(&self) -> bool;
     fn observe_existing(&self, obj: &Value);
     fn graceful_delete(&self, obj: &Value, requested: Option<i64>) -> Option<i64>;
     /// Applies `prepare_for_delete` to a stored object.
@@ -452,6 +459,10 @@ impl<S: Strategy> DynStrategy for Adapter<S> {
         if let Ok(obj) = decode_stored::<S::Object>(obj) {
             self.strategy.after_delete(&obj);
         }
+    }
+
+    fn observes_existing(&self) -> bool {
+        S::OBSERVES_EXISTING
     }
 
     fn observe_existing(&self, obj: &Value) {

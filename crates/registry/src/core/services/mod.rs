@@ -203,6 +203,8 @@ impl Strategy for Services {
         self.pools.release_difference(svc, None);
     }
 
+    const OBSERVES_EXISTING: bool = true;
+
     fn observe_existing(&self, svc: &Service) {
         self.pools.observe(svc);
     }
