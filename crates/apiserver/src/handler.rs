@@ -327,17 +327,17 @@ impl Api {
     ) -> Result<Response<Body>, ApiError> {
         let rv = query.get("resourceVersion").unwrap_or("");
         let obj = match request::parse_resource_version(rv)? {
-            None if rv == "0" => store.get_cached(ns, name)?.value(),
-            None => store.get(ns, name).await?,
+            None if rv == "0" => store.get_cached(ns, name)?,
+            None => store.get_encoded(ns, name).await?,
             Some(min) => {
                 store.cache.wait_for(min, Duration::from_secs(3)).await?;
-                store.get_cached(ns, name)?.value()
+                store.get_cached(ns, name)?
             }
         };
         Ok(response::bytes(
             200,
             codec::content_type(view.output),
-            view.object(obj)?,
+            view.cached_object(&obj)?,
         ))
     }
 

@@ -82,6 +82,15 @@ impl View {
         }
     }
 
+    /// One cached object as a response body: its bytes as they are when no conversion or
+    /// transformation is asked for.
+    pub fn cached_object(&self, o: &CachedObject) -> Result<Bytes, ApiError> {
+        if self.output == Output::Json && self.same_version() && !self.pretty {
+            return Ok(o.bytes.clone());
+        }
+        self.object(o.value())
+    }
+
     /// A list response.
     pub fn list(
         &self,

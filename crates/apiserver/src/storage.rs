@@ -126,10 +126,17 @@ pub struct ResourceStore {
     namespaces: Option<Arc<WatchCache>>,
 }
 
+/// The stored form of an object: its JSON without `resourceVersion` (the store's revision is
+/// the truth; the cache splices it back in).
 fn encode(v: &Value) -> Result<Bytes, ApiError> {
-    let mut v = v.clone();
-    object::clear_resource_version(&mut v);
-    serde_json::to_vec(&v)
+    let bytes = if v.pointer("/metadata/resourceVersion").is_some() {
+        let mut v = v.clone();
+        object::clear_resource_version(&mut v);
+        serde_json::to_vec(&v)
+    } else {
+        serde_json::to_vec(v)
+    };
+    bytes
         .map(Bytes::from)
         .map_err(|e| ApiError::internal(format!("encoding object: {e}")))
 }
@@ -205,6 +212,22 @@ impl ResourceStore {
     }
 
     /// The latest state of one object, read from the store.
+    /// The latest state of one object, read from the store, in its cached (encoded) form.
+    pub async fn get_encoded(&self, ns: &str, name: &str) -> Result<Arc<CachedObject>, ApiError> {
+        let key = self.key(ns, name);
+        match self
+            .kv
+            .get(&key)
+            .await
+            .map_err(|e| self.store_error(e, name))?
+        {
+            Some(kv) => CachedObject::from_store(self.info, &key, &kv.value, kv.mod_revision)
+                .map(Arc::new)
+                .map_err(ApiError::internal),
+            None => Err(ApiError::not_found(self.info.group, self.info.plural, name)),
+        }
+    }
+
     pub async fn get(&self, ns: &str, name: &str) -> Result<Value, ApiError> {
         let kv = self
             .kv
