@@ -651,6 +651,28 @@ pub fn lookup_kind(group: &str, version: &str, kind: &str) -> Option<&'static Re
         .find(|r| r.group == group && r.version == version && r.kind == kind)
 }
 
+/// The resource a user means by `name`, as kubectl resolves `KIND/NAME` arguments: a plural,
+/// singular, short name or kind (case-insensitive), optionally qualified by group
+/// (`deployments.apps`) or by version and group (`horizontalpodautoscalers.v1.autoscaling`).
+/// An unqualified name resolves to the preferred version, core first.
+pub fn resolve(name: &str) -> Option<&'static ResourceInfo> {
+    let lower = name.to_ascii_lowercase();
+    let names = |r: &ResourceInfo, n: &str| {
+        r.plural == n || r.singular == n || r.kind.eq_ignore_ascii_case(n) || r.short_names.contains(&n)
+    };
+    if let Some(r) = RESOURCES.iter().find(|r| names(r, &lower)) {
+        return Some(r);
+    }
+    let (base, rest) = lower.split_once('.')?;
+    // `plural.version.group` or `plural.group`.
+    if let Some((version, group)) = rest.split_once('.')
+        && let Some(r) = RESOURCES.iter().find(|r| r.version == version && r.group == group && names(r, base))
+    {
+        return Some(r);
+    }
+    RESOURCES.iter().find(|r| r.group == rest && names(r, base))
+}
+
 /// Groups in discovery order, each with its versions, preferred version first.
 pub fn groups() -> Vec<(&'static str, Vec<&'static str>)> {
     let mut out: Vec<(&'static str, Vec<&'static str>)> = Vec::new();
@@ -705,6 +727,20 @@ mod tests {
             lookup("", "v1", "nodes").unwrap().storage_key("", "n1"),
             "/registry/core/nodes/n1"
         );
+    }
+
+    #[test]
+    fn resolves_what_kubectl_users_type() {
+        let r = |n: &str| resolve(n).map(|r| (r.group, r.version, r.plural));
+        assert_eq!(r("po"), Some(("", "v1", "pods")));
+        assert_eq!(r("Deployment"), Some(("apps", "v1", "deployments")));
+        assert_eq!(r("deployments.apps"), Some(("apps", "v1", "deployments")));
+        assert_eq!(r("hpa"), Some(("autoscaling", "v2", "horizontalpodautoscalers")));
+        assert_eq!(r("horizontalpodautoscalers.v1.autoscaling"), Some(("autoscaling", "v1", "horizontalpodautoscalers")));
+        assert_eq!(r("events"), Some(("", "v1", "events")));
+        assert_eq!(r("events.events.k8s.io"), Some(("events.k8s.io", "v1", "events")));
+        assert_eq!(r("nonsense"), None);
+        assert_eq!(r("pods.nosuchgroup"), None);
     }
 
     #[test]

@@ -83,6 +83,7 @@ impl CachedObject {
             None => {
                 let mut v: Value = serde_json::from_slice(value)
                     .map_err(|e| format!("stored object {key} is not JSON: {e}"))?;
+                crate::record::strip(&mut v);
                 object::set_resource_version(&mut v, rv);
                 Ok(Self::from_value(info, key, &v, rv))
             }
@@ -98,14 +99,24 @@ impl CachedObject {
             return None;
         }
         let body = meta_raw.get();
-        // The raw value borrows from `value`; find where its `{` sits.
-        let start = (body.as_ptr() as usize).checked_sub(value.as_ptr() as usize)?;
-        if !body.starts_with('{') || !value.get(start..)?.starts_with(body.as_bytes()) {
+        let start = offset_in(value, body)?;
+        if !body.starts_with('{') {
+            return None;
+        }
+        // The write record (see `record`) leads the stored value; it is not served.
+        let cut = match top.get(crate::record::MEMBER) {
+            Some(raw) => {
+                crate::record::member_span(value, offset_in(value, raw.get())? + raw.get().len())?
+            }
+            None => 1..1,
+        };
+        if cut.end > start {
             return None;
         }
         let member = format!("\"resourceVersion\":\"{rv}\"");
         let mut out = Vec::with_capacity(value.len() + member.len() + 1);
-        out.extend_from_slice(&value[..=start]);
+        out.extend_from_slice(&value[..cut.start]);
+        out.extend_from_slice(&value[cut.end..=start]);
         out.extend_from_slice(member.as_bytes());
         if body.trim_start_matches('{').trim_start().starts_with('}') {
             // `{}`: no separator needed.
@@ -206,6 +217,12 @@ impl CachedObject {
     }
 }
 
+/// Where `part` (a slice borrowed from `whole`) starts in `whole`, checked.
+fn offset_in(whole: &[u8], part: &str) -> Option<usize> {
+    let at = (part.as_ptr() as usize).checked_sub(whole.as_ptr() as usize)?;
+    whole.get(at..)?.starts_with(part.as_bytes()).then_some(at)
+}
+
 /// A selectable field's value read from borrowed raw JSON, as `api::selector::field_value`
 /// renders it: strings as they are, booleans and numbers in their JSON text, anything else
 /// (or nothing) as the field's default.
@@ -272,6 +289,27 @@ mod tests {
         assert_eq!(fast.field(info, "metadata.namespace"), Some("prod"));
         assert_eq!(fast.labels.label("tier"), Some("front"));
         assert_eq!(fast.labels.label("nope"), None);
+    }
+
+    #[test]
+    fn write_records_are_not_served() {
+        let info = pods();
+        let rec = crate::record::WriteRecord {
+            by: "alice".into(),
+            op: "create".into(),
+            at: "t".into(),
+        };
+        let obj = json!({"kind": "Pod", "metadata": {"name": "p", "namespace": "d"}});
+        let stored = crate::record::wrap(&serde_json::to_vec(&obj).unwrap(), &rec);
+        let fast = CachedObject::fast(info, &info.storage_key("d", "p"), &stored, 3).unwrap();
+        let mut want = obj.clone();
+        object::set_resource_version(&mut want, 3);
+        assert_eq!(fast.value(), want);
+        // A record that is not first takes the general path, which drops it too.
+        let odd =
+            br#"{"kind":"Pod","$keelson":{"by":"x"},"metadata":{"name":"p","namespace":"d"}}"#;
+        let o = CachedObject::from_store(info, &info.storage_key("d", "p"), odd, 3).unwrap();
+        assert_eq!(o.value(), want);
     }
 
     #[test]

@@ -53,6 +53,8 @@ struct WriteRequest<'a> {
     query: &'a Query,
     content_type: Option<&'a str>,
     body: Bytes,
+    /// The authenticated user (recorded with each write).
+    user: &'a str,
 }
 
 impl Api {
@@ -119,7 +121,8 @@ impl Api {
             return response::error(&ApiError::unauthorized());
         }
         let started = std::time::Instant::now();
-        let result = self.route(route, &parts, &query, body).await;
+        let who = user.as_ref().map(|u| u.name.as_str()).unwrap_or("");
+        let result = self.route(route, &parts, &query, body, who).await;
         let resp = result.unwrap_or_else(|e| response::error(&e));
         let status = resp.status().as_u16();
         if status >= 500 {
@@ -136,6 +139,7 @@ impl Api {
         parts: &Parts,
         query: &Query,
         body: B,
+        user: &str,
     ) -> Result<Response<Body>, ApiError>
     where
         B: hyper::body::Body<Data = Bytes>,
@@ -155,7 +159,7 @@ impl Api {
                     | Verb::DeleteCollection => codec::read_body(body).await?,
                     _ => Bytes::new(),
                 };
-                self.resource(rr, parts, query, bytes).await
+                self.resource(rr, parts, query, bytes, user).await
             }
             Route::Version => Ok(response::json(200, &version())),
             Route::Health(check) => Ok(self.health(&check, query)),
@@ -201,6 +205,10 @@ impl Api {
                     None => Err(ApiError::no_route()),
                 }
             }
+            Route::History => Ok(response::json(
+                200,
+                &crate::history::history(self, query).await?,
+            )),
             Route::NotFound => Err(ApiError::no_route()),
         }
     }
@@ -237,6 +245,7 @@ impl Api {
         parts: &Parts,
         query: &Query,
         body: Bytes,
+        user: &str,
     ) -> Result<Response<Body>, ApiError> {
         let served = api::resources::lookup(&rr.group, &rr.version, &rr.resource)
             .ok_or_else(ApiError::no_route)?;
@@ -292,6 +301,7 @@ impl Api {
             query,
             content_type,
             body,
+            user,
         };
         match (rr.verb, sub) {
             (Verb::Get, None | Some("status")) => self.get(&store, view, ns, name, query).await,
@@ -423,7 +433,7 @@ impl Api {
     }
 
     async fn create(&self, w: WriteRequest<'_>) -> Result<Response<Body>, ApiError> {
-        let opts = WriteOptions::from_query(w.query)?;
+        let opts = w.write_options()?;
         let (obj, mut warnings) = decode_body(&w, &opts)?;
         let obj = check_body(w.served, obj, w.ns, None)?;
         let stored = registry::convert::to_storage(w.served, obj)?;
@@ -443,7 +453,7 @@ impl Api {
         w: WriteRequest<'_>,
         sub: Subresource,
     ) -> Result<Response<Body>, ApiError> {
-        let opts = WriteOptions::from_query(w.query)?;
+        let opts = w.write_options()?;
         let (obj, mut warnings) = decode_body(&w, &opts)?;
         let obj = check_body(w.served, obj, w.ns, Some(w.name))?;
         let stored = registry::convert::to_storage(w.served, obj)?;
@@ -464,7 +474,7 @@ impl Api {
         w: WriteRequest<'_>,
         sub: Subresource,
     ) -> Result<Response<Body>, ApiError> {
-        let opts = WriteOptions::from_query(w.query)?;
+        let opts = w.write_options()?;
         let ty = BodyType::from_content_type(w.content_type)?;
         let doc = crate::patching::parse_patch(ty, &w.body)?;
         let served = w.served;
@@ -549,6 +559,13 @@ impl Api {
 }
 
 impl<'a> WriteRequest<'a> {
+    /// The write parameters of the query, for this request's user.
+    fn write_options(&self) -> Result<WriteOptions, ApiError> {
+        let mut opts = WriteOptions::from_query(self.query)?;
+        opts.user = self.user.to_string();
+        Ok(opts)
+    }
+
     fn into_scale(self) -> crate::scale::ScaleRequest<'a> {
         crate::scale::ScaleRequest {
             served: self.served,
@@ -559,6 +576,7 @@ impl<'a> WriteRequest<'a> {
             content_type: self.content_type,
             body: self.body,
             view: self.view,
+            user: self.user,
         }
     }
 }
@@ -670,6 +688,7 @@ pub fn check_body(
 fn delete_options(w: &WriteRequest<'_>) -> Result<DeleteOptions, ApiError> {
     let q = w.query;
     let mut opts = DeleteOptions {
+        user: w.user.to_string(),
         grace_period_seconds: q.int("gracePeriodSeconds")?,
         propagation_policy: q
             .get("propagationPolicy")

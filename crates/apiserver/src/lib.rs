@@ -17,8 +17,10 @@ pub mod codec;
 pub mod discovery;
 pub mod filter;
 pub mod handler;
+pub mod history;
 pub mod object;
 pub mod patching;
+pub mod record;
 pub mod render;
 pub mod request;
 pub mod response;
@@ -166,6 +168,7 @@ async fn bootstrap(api: &Api, config: &Config) -> Result<(), StartError> {
         dry_run: false,
         field_validation: FieldValidation::Strict,
         field_manager: "keelson".into(),
+        user: "system:apiserver".into(),
     };
     let ns_info = api::resources::lookup("", "v1", "namespaces").unwrap_or(&RESOURCES[0]);
     let namespaces = api.store_for(ns_info);

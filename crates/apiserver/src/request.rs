@@ -65,6 +65,8 @@ pub enum Route {
     Health(String),
     /// Anything under `/openapi/`; the `openapi` crate answers it.
     OpenApi,
+    /// `/keelson/v1/history`: the retained revisions of one object.
+    History,
     NotFound,
 }
 
@@ -87,6 +89,7 @@ pub fn route(method: &http::Method, path: &str, watch_param: bool) -> Route {
             return Route::Health(check);
         }
         ["openapi", ..] => return Route::OpenApi,
+        ["keelson", "v1", "history"] => return Route::History,
         ["api"] => return Route::LegacyVersions,
         ["apis"] => return Route::Groups,
         ["apis", g] => return Route::Group((*g).to_string()),
@@ -330,6 +333,8 @@ pub struct WriteOptions {
     pub dry_run: bool,
     pub field_validation: FieldValidation,
     pub field_manager: String,
+    /// Who is writing (recorded with the stored revision; see `record`).
+    pub user: String,
 }
 
 impl WriteOptions {
@@ -347,6 +352,7 @@ impl WriteOptions {
                 }
             },
             field_manager: q.get("fieldManager").unwrap_or("").to_string(),
+            user: String::new(),
         })
     }
 }

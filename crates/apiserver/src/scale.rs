@@ -24,6 +24,7 @@ pub struct ScaleRequest<'a> {
     pub content_type: Option<&'a str>,
     pub body: Bytes,
     pub view: View,
+    pub user: &'a str,
 }
 
 /// The label selector of a scalable object as `status.selector` shows it.
@@ -158,7 +159,8 @@ pub async fn get(
 }
 
 pub async fn update(r: &ScaleRequest<'_>) -> Result<Response<Body>, ApiError> {
-    let opts = WriteOptions::from_query(r.query)?;
+    let mut opts = WriteOptions::from_query(r.query)?;
+    opts.user = r.user.to_string();
     let ty = BodyType::from_content_type(r.content_type)?;
     let (scale, _) = codec::decode_object(&r.body, ty, false)?;
     if !object::name(&scale).is_empty() && object::name(&scale) != r.name {
@@ -180,7 +182,8 @@ pub async fn update(r: &ScaleRequest<'_>) -> Result<Response<Body>, ApiError> {
 }
 
 pub async fn patch(r: &ScaleRequest<'_>) -> Result<Response<Body>, ApiError> {
-    let opts = WriteOptions::from_query(r.query)?;
+    let mut opts = WriteOptions::from_query(r.query)?;
+    opts.user = r.user.to_string();
     let ty = BodyType::from_content_type(r.content_type)?;
     let doc = crate::patching::parse_patch(ty, &r.body)?;
     let info = r.store.info;

@@ -25,6 +25,7 @@ use store::{KvStore, RangeRequest, StoreError};
 
 use crate::filter::Filter;
 use crate::object;
+use crate::record::WriteRecord;
 use crate::request::{FieldValidation, ListOptions, RvMatch, WriteOptions};
 use crate::watchcache::{CacheEvent, CachedObject, Subscription, WatchCache, WatchItem};
 
@@ -94,6 +95,8 @@ pub enum Deleted {
 /// How a delete should treat dependents and wait.
 #[derive(Clone, Debug, Default)]
 pub struct DeleteOptions {
+    /// Who is deleting (recorded when the delete leaves the object pending).
+    pub user: String,
     pub grace_period_seconds: Option<i64>,
     pub propagation_policy: Option<String>,
     pub precondition_uid: Option<String>,
@@ -127,23 +130,23 @@ pub struct ResourceStore {
 }
 
 /// The stored form of an object: its JSON without `resourceVersion` (the store's revision is
-/// the truth; the cache splices it back in).
-fn encode(v: &Value) -> Result<Bytes, ApiError> {
-    let bytes = if v.pointer("/metadata/resourceVersion").is_some() {
+/// the truth; the cache splices it back in), led by the record of this write.
+fn encode(v: &Value, record: &WriteRecord) -> Result<Bytes, ApiError> {
+    let json = if v.pointer("/metadata/resourceVersion").is_some() {
         let mut v = v.clone();
         object::clear_resource_version(&mut v);
         serde_json::to_vec(&v)
     } else {
         serde_json::to_vec(v)
     };
-    bytes
-        .map(Bytes::from)
+    json.map(|j| Bytes::from(crate::record::wrap(&j, record)))
         .map_err(|e| ApiError::internal(format!("encoding object: {e}")))
 }
 
 fn decode_stored(bytes: &[u8], rv: i64) -> Result<Value, ApiError> {
     let mut v: Value = serde_json::from_slice(bytes)
         .map_err(|e| ApiError::internal(format!("stored object is not valid JSON: {e}")))?;
+    crate::record::strip(&mut v);
     object::set_resource_version(&mut v, rv);
     Ok(v)
 }
@@ -383,7 +386,7 @@ impl ResourceStore {
                     warnings,
                 });
             }
-            let bytes = match encode(&new) {
+            let bytes = match encode(&new, &WriteRecord::new(&opts.user, "create")) {
                 Ok(b) => b,
                 Err(e) => {
                     self.strategy.rollback_write(&new, None);
@@ -527,7 +530,12 @@ impl ResourceStore {
                     warnings,
                 });
             }
-            let bytes = match encode(&new) {
+            let op = match sub {
+                Subresource::Main => "update",
+                Subresource::Status => "update/status",
+                Subresource::Finalize => "update/finalize",
+            };
+            let bytes = match encode(&new, &WriteRecord::new(&opts.user, op)) {
                 Ok(b) => b,
                 Err(e) => {
                     rollback();
@@ -713,7 +721,12 @@ impl ResourceStore {
             if opts.dry_run {
                 return Ok(Deleted::Pending(new));
             }
-            match self.kv.update(&key, encode(&new)?, cur.mod_revision).await {
+            let record = WriteRecord::new(&opts.user, "delete");
+            match self
+                .kv
+                .update(&key, encode(&new, &record)?, cur.mod_revision)
+                .await
+            {
                 Ok(rev) => {
                     object::set_resource_version(&mut new, rev);
                     return Ok(Deleted::Pending(new));
@@ -1081,6 +1094,7 @@ mod tests {
             dry_run: false,
             field_validation: FieldValidation::Strict,
             field_manager: String::new(),
+            user: "test".into(),
         };
         cms.create("default", json!({"metadata": {"name": "a"}}), &opts)
             .await

@@ -1,5 +1,6 @@
 //! `keelson`: Kubernetes in one binary.
 
+mod client;
 mod cmd;
 mod kubeconfig;
 mod pki;
@@ -24,9 +25,11 @@ struct Cli {
 enum Command {
     /// Run the control plane (API server and its store).
     Server(cmd::server::Args),
+    /// Show the retained revisions of one object: when, by whom, and what changed.
+    History(cmd::history::Args),
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -34,12 +37,24 @@ fn main() -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let result = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .build()?;
-    runtime.block_on(async {
-        match cli.command {
-            Command::Server(args) => cmd::server::run(args).await,
+        .build()
+        .map_err(anyhow::Error::from)
+        .and_then(|runtime| {
+            runtime.block_on(async {
+                match cli.command {
+                    Command::Server(args) => cmd::server::run(args).await,
+                    Command::History(args) => cmd::history::run(args).await,
+                }
+            })
+        });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // One line per cause, outermost first: what failed, then why.
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
         }
-    })
+    }
 }

@@ -1,3 +1,4 @@
 //! One file per `keelson` command: parse, call the libraries, add context.
 
+pub mod history;
 pub mod server;
