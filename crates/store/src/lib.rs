@@ -6,6 +6,9 @@
 //! compaction of old history. Anything the API server needs beyond this (selectors, paging,
 //! encodings) is built above it, so a real etcd cluster can stand in for the embedded backend.
 //!
+//! Backends: [`embedded`] (the default: SQLite in the data directory) and [`etcd`] (an etcd v3
+//! cluster several keelson servers can share).
+//!
 //! Guarantees every backend must keep (checked by the suite in `conformance`, behind the cargo
 //! feature of the same name):
 //! * a write is acknowledged only once it is durable;
@@ -18,6 +21,7 @@
 #[cfg(feature = "conformance")]
 pub mod conformance;
 pub mod embedded;
+pub mod etcd;
 
 use std::pin::Pin;
 

@@ -1,7 +1,8 @@
 //! `keelson server`: the control plane on this machine.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
@@ -26,6 +27,107 @@ pub struct Args {
     /// NodePorts are allocated from this range.
     #[arg(long, default_value = "30000-32767")]
     pub service_node_port_range: String,
+    /// Where the cluster state lives: `embedded` (DATA_DIR/db), a directory for the embedded
+    /// store, or an etcd cluster: `etcd://HOST:PORT[,HOST:PORT...]` (plain HTTP, or TLS when
+    /// --etcd-cafile is given) or `https://HOST:PORT[,HOST:PORT...]`. Servers sharing one etcd
+    /// serve the same cluster (give them the same CA: copy DATA_DIR/tls/ca.crt and ca.key).
+    #[arg(long, default_value = "embedded")]
+    pub datastore: String,
+    /// CA certificate (PEM) that signed etcd's serving certificates.
+    #[arg(long)]
+    pub etcd_cafile: Option<PathBuf>,
+    /// Client certificate (PEM) for an etcd that requires one; needs --etcd-keyfile.
+    #[arg(long)]
+    pub etcd_certfile: Option<PathBuf>,
+    /// Key (PEM) of --etcd-certfile.
+    #[arg(long)]
+    pub etcd_keyfile: Option<PathBuf>,
+}
+
+/// Where `--datastore` says the cluster state lives.
+#[derive(Debug, PartialEq, Eq)]
+enum Datastore {
+    Embedded(PathBuf),
+    /// etcd endpoints, each `http://HOST:PORT`, `https://HOST:PORT` or a bare `HOST:PORT`
+    /// (https when TLS files are given).
+    Etcd(Vec<String>),
+}
+
+fn parse_datastore(spec: &str, data_dir: &Path) -> anyhow::Result<Datastore> {
+    let endpoints = |list: &str, scheme: Option<&str>| -> anyhow::Result<Datastore> {
+        let mut out = Vec::new();
+        for item in list.split(',').map(str::trim) {
+            if item.is_empty() {
+                bail!("--datastore {spec:?}: empty etcd endpoint");
+            }
+            out.push(match scheme {
+                Some(scheme) if !item.contains("://") => format!("{scheme}://{item}"),
+                _ => item.to_owned(),
+            });
+        }
+        Ok(Datastore::Etcd(out))
+    };
+    if spec == "embedded" {
+        return Ok(Datastore::Embedded(data_dir.join("db")));
+    }
+    if let Some(list) = spec.strip_prefix("etcd://") {
+        // The scheme follows the TLS flags (see `store::etcd`): bare HOST:PORT items.
+        if list.contains("://") {
+            bail!("--datastore {spec:?}: write etcd://HOST:PORT,HOST:PORT (one etcd:// in front)");
+        }
+        return endpoints(list, None);
+    }
+    for scheme in ["https", "http"] {
+        if spec.starts_with(&format!("{scheme}://")) {
+            return endpoints(spec, Some(scheme));
+        }
+    }
+    if let Some((scheme, _)) = spec.split_once("://") {
+        bail!(
+            "--datastore {spec:?}: unknown scheme {scheme:?} (use embedded, a directory, \
+             etcd://HOST:PORT or https://HOST:PORT)"
+        );
+    }
+    Ok(Datastore::Embedded(PathBuf::from(spec)))
+}
+
+/// Opens the store `--datastore` names.
+async fn open_datastore(args: &Args) -> anyhow::Result<Arc<dyn store::KvStore>> {
+    let etcd_flags =
+        args.etcd_cafile.is_some() || args.etcd_certfile.is_some() || args.etcd_keyfile.is_some();
+    match parse_datastore(&args.datastore, &args.data_dir)? {
+        Datastore::Embedded(dir) => {
+            if etcd_flags {
+                bail!("--etcd-cafile, --etcd-certfile and --etcd-keyfile need an etcd --datastore");
+            }
+            let kv = store::embedded::EmbeddedStore::open(
+                &dir,
+                store::embedded::EmbeddedOptions::default(),
+            )
+            .await
+            .with_context(|| format!("opening the embedded store in {}", dir.display()))?;
+            Ok(kv)
+        }
+        Datastore::Etcd(endpoints) => {
+            let tls = if etcd_flags {
+                Some(store::etcd::EtcdTls::from_files(
+                    args.etcd_cafile.as_deref(),
+                    args.etcd_certfile.as_deref(),
+                    args.etcd_keyfile.as_deref(),
+                )?)
+            } else {
+                None
+            };
+            let kv = store::etcd::EtcdStore::connect(
+                &endpoints,
+                tls,
+                store::etcd::EtcdOptions::default(),
+            )
+            .await
+            .with_context(|| format!("connecting to etcd (--datastore {})", args.datastore))?;
+            Ok(kv)
+        }
+    }
 }
 
 fn parse_cidr(s: &str) -> anyhow::Result<(Ipv4Addr, u8)> {
@@ -77,11 +179,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let pki = pki::ensure(&tls_dir, &names)
         .with_context(|| format!("preparing certificates in {}", tls_dir.display()))?;
 
-    let db_dir = args.data_dir.join("db");
-    let kv =
-        store::embedded::EmbeddedStore::open(&db_dir, store::embedded::EmbeddedOptions::default())
-            .await
-            .with_context(|| format!("opening the embedded store in {}", db_dir.display()))?;
+    let kv = open_datastore(&args).await?;
 
     let config = apiserver::Config {
         bind: args.bind,
@@ -134,5 +232,60 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(spec: &str) -> anyhow::Result<Datastore> {
+        parse_datastore(spec, Path::new("/var/lib/keelson"))
+    }
+
+    fn etcd(list: &[&str]) -> Datastore {
+        Datastore::Etcd(list.iter().map(|s| (*s).to_owned()).collect())
+    }
+
+    #[test]
+    fn datastore_specs() {
+        assert_eq!(
+            parse("embedded").unwrap(),
+            Datastore::Embedded(PathBuf::from("/var/lib/keelson/db"))
+        );
+        assert_eq!(
+            parse("/srv/keelson-db").unwrap(),
+            Datastore::Embedded(PathBuf::from("/srv/keelson-db"))
+        );
+        assert_eq!(
+            parse("relative/db").unwrap(),
+            Datastore::Embedded(PathBuf::from("relative/db"))
+        );
+        assert_eq!(
+            parse("etcd://127.0.0.1:2379").unwrap(),
+            etcd(&["127.0.0.1:2379"])
+        );
+        assert_eq!(
+            parse("etcd://h1:2379, h2:2379,h3:2379").unwrap(),
+            etcd(&["h1:2379", "h2:2379", "h3:2379"])
+        );
+        assert_eq!(
+            parse("https://h1:2379,h2:2379").unwrap(),
+            etcd(&["https://h1:2379", "https://h2:2379"])
+        );
+        assert_eq!(
+            parse("https://h1:2379,https://h2:2379").unwrap(),
+            etcd(&["https://h1:2379", "https://h2:2379"])
+        );
+        assert_eq!(parse("http://h1:2379").unwrap(), etcd(&["http://h1:2379"]));
+    }
+
+    #[test]
+    fn bad_datastore_specs_say_what_is_wrong() {
+        let err = |spec: &str| parse(spec).unwrap_err().to_string();
+        assert!(err("etcd://h1:2379,,h2:2379").contains("empty etcd endpoint"));
+        assert!(err("etcd://").contains("empty etcd endpoint"));
+        assert!(err("etcd://https://h1:2379").contains("one etcd:// in front"));
+        assert!(err("mysql://db:3306").contains("unknown scheme \"mysql\""));
     }
 }

@@ -2,6 +2,8 @@
 //! it with the real `kubectl` (and `curl` for raw HTTP checks).
 #![allow(dead_code)]
 
+pub mod etcd;
+
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -17,9 +19,21 @@ pub struct Cluster {
     pub addr: SocketAddr,
     /// Time from spawn to the kubeconfig appearing and /readyz answering ok.
     pub start_time: Duration,
+    /// Arguments added to `keelson server` (every start, restarts included).
+    extra_args: Vec<String>,
 }
 
-fn free_port() -> u16 {
+/// How to start a server beyond the defaults.
+#[derive(Clone, Debug, Default)]
+pub struct ServerOptions {
+    /// Arguments added to `keelson server`, e.g. `--datastore etcd://127.0.0.1:2379`.
+    pub extra_args: Vec<String>,
+    /// A data directory whose cluster CA (`tls/ca.crt`, `tls/ca.key`) the new server should
+    /// use, so that servers sharing one etcd trust each other's clients.
+    pub share_ca_with: Option<PathBuf>,
+}
+
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -28,13 +42,26 @@ fn free_port() -> u16 {
 
 impl Cluster {
     pub fn start() -> Cluster {
+        Cluster::start_with(ServerOptions::default())
+    }
+
+    /// Starts a server with extra arguments and, optionally, another server's CA.
+    pub fn start_with(options: ServerOptions) -> Cluster {
         let dir = tempfile::tempdir().expect("temp dir");
+        if let Some(other) = &options.share_ca_with {
+            let tls = dir.path().join("tls");
+            std::fs::create_dir_all(&tls).expect("tls dir");
+            for file in ["ca.crt", "ca.key"] {
+                std::fs::copy(other.join("tls").join(file), tls.join(file)).expect("copy the CA");
+            }
+        }
         let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
         let mut c = Cluster {
             child: None,
             dir,
             addr,
             start_time: Duration::ZERO,
+            extra_args: options.extra_args,
         };
         c.spawn();
         c
@@ -59,6 +86,7 @@ impl Cluster {
             .args(["server", "--data-dir"])
             .arg(self.dir.path())
             .args(["--bind", &self.addr.to_string()])
+            .args(&self.extra_args)
             .env("KEELSON_LOG", "info")
             .stdout(log.try_clone().expect("log"))
             .stderr(log)
