@@ -658,7 +658,10 @@ pub fn lookup_kind(group: &str, version: &str, kind: &str) -> Option<&'static Re
 pub fn resolve(name: &str) -> Option<&'static ResourceInfo> {
     let lower = name.to_ascii_lowercase();
     let names = |r: &ResourceInfo, n: &str| {
-        r.plural == n || r.singular == n || r.kind.eq_ignore_ascii_case(n) || r.short_names.contains(&n)
+        r.plural == n
+            || r.singular == n
+            || r.kind.eq_ignore_ascii_case(n)
+            || r.short_names.contains(&n)
     };
     if let Some(r) = RESOURCES.iter().find(|r| names(r, &lower)) {
         return Some(r);
@@ -666,7 +669,9 @@ pub fn resolve(name: &str) -> Option<&'static ResourceInfo> {
     let (base, rest) = lower.split_once('.')?;
     // `plural.version.group` or `plural.group`.
     if let Some((version, group)) = rest.split_once('.')
-        && let Some(r) = RESOURCES.iter().find(|r| r.version == version && r.group == group && names(r, base))
+        && let Some(r) = RESOURCES
+            .iter()
+            .find(|r| r.version == version && r.group == group && names(r, base))
     {
         return Some(r);
     }
@@ -735,10 +740,19 @@ mod tests {
         assert_eq!(r("po"), Some(("", "v1", "pods")));
         assert_eq!(r("Deployment"), Some(("apps", "v1", "deployments")));
         assert_eq!(r("deployments.apps"), Some(("apps", "v1", "deployments")));
-        assert_eq!(r("hpa"), Some(("autoscaling", "v2", "horizontalpodautoscalers")));
-        assert_eq!(r("horizontalpodautoscalers.v1.autoscaling"), Some(("autoscaling", "v1", "horizontalpodautoscalers")));
+        assert_eq!(
+            r("hpa"),
+            Some(("autoscaling", "v2", "horizontalpodautoscalers"))
+        );
+        assert_eq!(
+            r("horizontalpodautoscalers.v1.autoscaling"),
+            Some(("autoscaling", "v1", "horizontalpodautoscalers"))
+        );
         assert_eq!(r("events"), Some(("", "v1", "events")));
-        assert_eq!(r("events.events.k8s.io"), Some(("events.k8s.io", "v1", "events")));
+        assert_eq!(
+            r("events.events.k8s.io"),
+            Some(("events.k8s.io", "v1", "events"))
+        );
         assert_eq!(r("nonsense"), None);
         assert_eq!(r("pods.nosuchgroup"), None);
     }
