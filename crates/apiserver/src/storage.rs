@@ -843,6 +843,7 @@ impl ResourceStore {
             Some(ns) if self.info.namespaced => format!("{}{ns}/", self.info.storage_prefix()),
             _ => self.info.storage_prefix(),
         };
+        let continuing = start.is_some();
         let mut start = start.map(|s| format!("{}{s}", self.info.storage_prefix()));
         let want = if limit > 0 {
             limit as usize
@@ -857,7 +858,8 @@ impl ResourceStore {
                 .range(RangeRequest { prefix: prefix.clone(), start: start.take(), revision: Some(rev), limit: Some(page) })
                 .await
                 .map_err(|e| match e {
-                    StoreError::Compacted { .. } => ApiError::gone(
+                    // A paging snapshot that is gone: say so in the terms of `continue`.
+                    StoreError::Compacted { .. } if continuing => ApiError::gone(
                         "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.",
                     ),
                     e => self.store_error(e, ""),

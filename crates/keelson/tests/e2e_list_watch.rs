@@ -272,3 +272,55 @@ fn watch_resumes_across_a_restart() {
         .collect();
     assert_eq!(seen, [("ADDED", "newer"), ("ADDED", "fresh")], "{events:?}");
 }
+
+#[test]
+fn compacted_revisions_are_gone_and_kubectl_relists() {
+    let options = common::ServerOptions {
+        extra_args: [
+            "--compaction-interval=200ms",
+            "--compaction-min-age=0s",
+            "--compaction-min-revisions=0",
+        ]
+        .map(String::from)
+        .to_vec(),
+        share_ca_with: None,
+    };
+    let mut c = Cluster::start_with(options);
+    c.ok(&["create", "configmap", "c"]);
+    let first = rv(&c.get_json(&["configmap", "c"]));
+    for i in 0..3 {
+        c.ok(&[
+            "label",
+            "configmap",
+            "c",
+            &format!("step={i}"),
+            "--overwrite",
+        ]);
+    }
+    // Wait for automatic compaction to pass the first revision.
+    c.eventually(std::time::Duration::from_secs(10), "compaction", || {
+        c.curl("GET", &format!("/api/v1/namespaces/default/configmaps?resourceVersion={first}&resourceVersionMatch=Exact"), None, None).0 == 410
+    });
+    let s = c.status("GET", &format!("/api/v1/namespaces/default/configmaps?resourceVersion={first}&resourceVersionMatch=Exact"), None, None, 410);
+    assert_eq!(s["reason"], "Expired");
+    assert!(
+        s["message"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("too old resource version: {first} (")),
+        "{s}"
+    );
+    // After a restart the cache window starts now, and the store no longer has the history:
+    // the watch gets the 410 ERROR event.
+    c.restart();
+    let events = c.watch_events(
+        &format!("/api/v1/namespaces/default/configmaps?watch=true&resourceVersion={first}"),
+        2,
+    );
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["type"], "ERROR");
+    assert_eq!(events[0]["object"]["code"], 410);
+    // kubectl get -w (a list, then a watch from it) is unaffected.
+    let out = c.ok(&["get", "configmaps", "-o", "name"]);
+    assert!(out.contains("configmap/c"));
+}

@@ -3,7 +3,7 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
@@ -42,6 +42,44 @@ pub struct Args {
     /// Key (PEM) of --etcd-certfile.
     #[arg(long)]
     pub etcd_keyfile: Option<PathBuf>,
+    /// How often old history is compacted away (`0s` turns automatic compaction off).
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub compaction_interval: Duration,
+    /// History younger than this is always kept, so watchers can resume through it.
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    pub compaction_min_age: Duration,
+    /// At least this many revisions behind the newest are always kept.
+    #[arg(long, default_value_t = 10_000)]
+    pub compaction_min_revisions: i64,
+}
+
+/// Parses `500ms`, `30s`, `5m`, `2h` (and a bare number of seconds).
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration like 30s, 5m or 500ms"))?;
+    let d = match unit {
+        "ms" => Duration::from_millis(n),
+        "" | "s" => Duration::from_secs(n),
+        "m" => Duration::from_secs(n * 60),
+        "h" => Duration::from_secs(n * 3600),
+        _ => return Err(format!("{s:?}: unknown unit {unit:?} (use ms, s, m or h)")),
+    };
+    Ok(d)
+}
+
+impl Args {
+    /// The automatic compaction the flags ask for, the same for every backend.
+    fn compaction(&self) -> Option<store::embedded::CompactionPolicy> {
+        (!self.compaction_interval.is_zero()).then(|| store::embedded::CompactionPolicy {
+            interval: self.compaction_interval,
+            min_age: self.compaction_min_age,
+            min_revisions_behind: self.compaction_min_revisions.max(0),
+        })
+    }
 }
 
 /// Where `--datastore` says the cluster state lives.
@@ -102,7 +140,10 @@ async fn open_datastore(args: &Args) -> anyhow::Result<Arc<dyn store::KvStore>> 
             }
             let kv = store::embedded::EmbeddedStore::open(
                 &dir,
-                store::embedded::EmbeddedOptions::default(),
+                store::embedded::EmbeddedOptions {
+                    auto_compaction: args.compaction(),
+                    ..Default::default()
+                },
             )
             .await
             .with_context(|| format!("opening the embedded store in {}", dir.display()))?;
@@ -121,7 +162,10 @@ async fn open_datastore(args: &Args) -> anyhow::Result<Arc<dyn store::KvStore>> 
             let kv = store::etcd::EtcdStore::connect(
                 &endpoints,
                 tls,
-                store::etcd::EtcdOptions::default(),
+                store::etcd::EtcdOptions {
+                    auto_compaction: args.compaction(),
+                    ..Default::default()
+                },
             )
             .await
             .with_context(|| format!("connecting to etcd (--datastore {})", args.datastore))?;
@@ -238,6 +282,18 @@ async fn shutdown_signal() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+        assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
+        assert!(parse_duration("5 minutes").is_err());
+        assert!(parse_duration("m").is_err());
+        assert!(parse_duration("5d").unwrap_err().contains("unknown unit"));
+    }
 
     fn parse(spec: &str) -> anyhow::Result<Datastore> {
         parse_datastore(spec, Path::new("/var/lib/keelson"))
