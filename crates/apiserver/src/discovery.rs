@@ -32,6 +32,8 @@ fn group_version(group: &str, version: &str) -> String {
 fn subresource_kind(r: &ResourceInfo, sub: &str) -> (&'static str, &'static str, &'static str) {
     match sub {
         "scale" => ("autoscaling", "v1", "Scale"),
+        "binding" => ("", "v1", "Binding"),
+        "eviction" => ("policy", "v1", "Eviction"),
         _ => (r.group, r.version, r.kind),
     }
 }
@@ -39,6 +41,7 @@ fn subresource_kind(r: &ResourceInfo, sub: &str) -> (&'static str, &'static str,
 fn subresource_verbs(sub: &str) -> &'static [&'static str] {
     match sub {
         "finalize" => &["update"],
+        "binding" | "eviction" => &["create"],
         _ => SUB_VERBS,
     }
 }
@@ -119,7 +122,7 @@ pub fn resource_list(group: &str, version: &str) -> Option<Value> {
                 "kind": k,
                 "verbs": subresource_verbs(sub),
             });
-            if *sub == "scale" {
+            if !matches!(*sub, "status" | "finalize") {
                 e["group"] = json!(g);
                 e["version"] = json!(v);
             }

@@ -316,6 +316,36 @@ impl Api {
             (Verb::Patch, None) => self.patch(write, Subresource::Main).await,
             (Verb::Patch, Some("status")) => self.patch(write, Subresource::Status).await,
             (Verb::Patch, Some("scale")) => crate::scale::patch(&write.into_scale()).await,
+            (Verb::Create, Some("binding")) => {
+                let opts = write.write_options()?;
+                let (body, _) = decode_body(&write, &opts)?;
+                let status = crate::pod_subresources::bind(
+                    &store,
+                    ns,
+                    name,
+                    &body,
+                    write.user,
+                    opts.dry_run,
+                )
+                .await?;
+                Ok(response::json(201, &status))
+            }
+            (Verb::Create, Some("eviction")) => {
+                let opts = write.write_options()?;
+                let (body, _) = decode_body(&write, &opts)?;
+                let pdb_info = api::resources::lookup("policy", "v1", "poddisruptionbudgets")
+                    .ok_or_else(ApiError::no_route)?;
+                let pdbs = self.store_for(pdb_info);
+                let delete = DeleteOptions {
+                    user: write.user.to_string(),
+                    dry_run: opts.dry_run,
+                    ..Default::default()
+                };
+                let status =
+                    crate::pod_subresources::evict(&store, pdbs, pdb_info, ns, name, &body, delete)
+                        .await?;
+                Ok(response::json(201, &status))
+            }
             (Verb::Delete, None) => self.delete(write).await,
             (Verb::DeleteCollection, None) => self.delete_collection(write).await,
             (verb, _) => Err(ApiError::method_not_allowed(format!(
@@ -705,74 +735,9 @@ fn delete_options(w: &WriteRequest<'_>) -> Result<DeleteOptions, ApiError> {
     if !w.body.is_empty() {
         let ty = BodyType::from_content_type(w.content_type)?;
         let (body, _) = codec::decode_object(&w.body, ty, false)?;
-        if !body.is_object() {
-            return Err(ApiError::bad_request("DeleteOptions must be an object"));
-        }
-        if let Some(g) = body.get("gracePeriodSeconds").filter(|v| !v.is_null()) {
-            opts.grace_period_seconds =
-                Some(g.as_i64().ok_or_else(|| {
-                    ApiError::bad_request("gracePeriodSeconds must be an integer")
-                })?);
-        }
-        if let Some(p) = body.get("propagationPolicy").and_then(Value::as_str) {
-            opts.propagation_policy = Some(p.to_string());
-        }
-        if let Some(o) = body.get("orphanDependents").and_then(Value::as_bool) {
-            orphan = Some(o);
-        }
-        if let Some(pre) = body.get("preconditions") {
-            opts.precondition_uid = pre.get("uid").and_then(Value::as_str).map(str::to_string);
-            opts.precondition_rv = pre
-                .get("resourceVersion")
-                .and_then(Value::as_str)
-                .map(str::to_string);
-        }
-        if let Some(d) = body.get("dryRun").and_then(Value::as_array) {
-            for v in d {
-                match v.as_str() {
-                    Some("All") => opts.dry_run = true,
-                    other => {
-                        return Err(ApiError::bad_request(format!(
-                            "Invalid dryRun value {other:?}: supported values: \"All\""
-                        )));
-                    }
-                }
-            }
-        }
+        opts.apply_body(&body, &mut orphan)?;
     }
-    if let Some(o) = orphan {
-        if opts.propagation_policy.is_some() {
-            return Err(ApiError::invalid(
-                "meta.k8s.io",
-                "DeleteOptions",
-                "",
-                vec![api::FieldError::invalid(
-                    "propagationPolicy",
-                    opts.propagation_policy.clone().unwrap_or_default(),
-                    "orphanDependents and deletionPropagation cannot be both set",
-                )],
-            ));
-        }
-        opts.propagation_policy = Some(if o { "Orphan" } else { "Background" }.to_string());
-    }
-    if let Some(p) = &opts.propagation_policy
-        && !matches!(p.as_str(), "Orphan" | "Background" | "Foreground")
-    {
-        return Err(ApiError::invalid(
-            "meta.k8s.io",
-            "DeleteOptions",
-            "",
-            vec![api::FieldError::not_supported(
-                "propagationPolicy",
-                p.as_str(),
-                &["Foreground", "Background", "Orphan"],
-            )],
-        ));
-    }
-    if opts.grace_period_seconds.is_some_and(|g| g < 0) {
-        opts.grace_period_seconds = Some(1);
-    }
-    Ok(opts)
+    opts.finish(orphan)
 }
 
 /// What a watcher with `filter` sees of an event: upstream turns selector transitions into

@@ -20,6 +20,7 @@ pub mod handler;
 pub mod history;
 pub mod object;
 pub mod patching;
+pub mod pod_subresources;
 pub mod record;
 pub mod render;
 pub mod request;

@@ -104,6 +104,79 @@ pub struct DeleteOptions {
     pub dry_run: bool,
 }
 
+impl DeleteOptions {
+    /// Applies a `DeleteOptions` body on top of the options from the query string.
+    pub fn apply_body(&mut self, body: &Value, orphan: &mut Option<bool>) -> Result<(), ApiError> {
+        if !body.is_object() {
+            return Err(ApiError::bad_request("DeleteOptions must be an object"));
+        }
+        if let Some(g) = body.get("gracePeriodSeconds").filter(|v| !v.is_null()) {
+            self.grace_period_seconds =
+                Some(g.as_i64().ok_or_else(|| {
+                    ApiError::bad_request("gracePeriodSeconds must be an integer")
+                })?);
+        }
+        if let Some(p) = body.get("propagationPolicy").and_then(Value::as_str) {
+            self.propagation_policy = Some(p.to_string());
+        }
+        if let Some(o) = body.get("orphanDependents").and_then(Value::as_bool) {
+            *orphan = Some(o);
+        }
+        if let Some(pre) = body.get("preconditions") {
+            self.precondition_uid = pre.get("uid").and_then(Value::as_str).map(str::to_string);
+            self.precondition_rv = pre
+                .get("resourceVersion")
+                .and_then(Value::as_str)
+                .map(str::to_string);
+        }
+        for v in body
+            .get("dryRun")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            match v.as_str() {
+                Some("All") => self.dry_run = true,
+                other => {
+                    return Err(ApiError::bad_request(format!(
+                        "Invalid dryRun value {other:?}: supported values: \"All\""
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Turns `orphanDependents` into a propagation policy and validates the result.
+    pub fn finish(mut self, orphan: Option<bool>) -> Result<DeleteOptions, ApiError> {
+        let invalid = |e| ApiError::invalid("meta.k8s.io", "DeleteOptions", "", vec![e]);
+        if let Some(o) = orphan {
+            if let Some(p) = &self.propagation_policy {
+                return Err(invalid(api::FieldError::invalid(
+                    "propagationPolicy",
+                    p.as_str(),
+                    "orphanDependents and deletionPropagation cannot be both set",
+                )));
+            }
+            self.propagation_policy = Some(if o { "Orphan" } else { "Background" }.to_string());
+        }
+        if let Some(p) = &self.propagation_policy
+            && !matches!(p.as_str(), "Orphan" | "Background" | "Foreground")
+        {
+            return Err(invalid(api::FieldError::not_supported(
+                "propagationPolicy",
+                p.as_str(),
+                &["Foreground", "Background", "Orphan"],
+            )));
+        }
+        // Upstream treats a negative grace period as the shortest graceful one.
+        if self.grace_period_seconds.is_some_and(|g| g < 0) {
+            self.grace_period_seconds = Some(1);
+        }
+        Ok(self)
+    }
+}
+
 /// A page of a list: the objects (storage version) and the list's metadata.
 #[derive(Debug)]
 pub struct ListPage {
@@ -561,6 +634,59 @@ impl ResourceStore {
                     rollback();
                     return Err(self.store_error(e, name));
                 }
+            }
+        }
+        Err(ApiError::conflict(
+            self.info.group,
+            self.info.plural,
+            name,
+            "too many concurrent writers; please retry",
+        ))
+    }
+
+    /// A guaranteed update made by the server itself (a binding, budget accounting): `change`
+    /// edits the current object in place. No strategy runs — these writes change fields users
+    /// may not (a pod's node) under rules of their own, which `change` enforces. Returns the
+    /// object as stored (unchanged objects are not written).
+    pub async fn mutate<F>(
+        &self,
+        ns: &str,
+        name: &str,
+        record: &WriteRecord,
+        dry_run: bool,
+        mut change: F,
+    ) -> Result<Value, ApiError>
+    where
+        F: FnMut(&mut Value) -> Result<(), ApiError>,
+    {
+        let key = self.key(ns, name);
+        for _ in 0..MAX_CONFLICT_RETRIES {
+            let Some(cur) = self
+                .kv
+                .get(&key)
+                .await
+                .map_err(|e| self.store_error(e, name))?
+            else {
+                return Err(ApiError::not_found(self.info.group, self.info.plural, name));
+            };
+            let old = decode_stored(&cur.value, cur.mod_revision)?;
+            let mut new = old.clone();
+            change(&mut new)?;
+            object::set_resource_version(&mut new, cur.mod_revision);
+            if new == old || dry_run {
+                return Ok(new);
+            }
+            match self
+                .kv
+                .update(&key, encode(&new, record)?, cur.mod_revision)
+                .await
+            {
+                Ok(rev) => {
+                    object::set_resource_version(&mut new, rev);
+                    return Ok(new);
+                }
+                Err(StoreError::Conflict { .. }) => continue,
+                Err(e) => return Err(self.store_error(e, name)),
             }
         }
         Err(ApiError::conflict(
