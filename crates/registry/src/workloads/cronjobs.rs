@@ -201,15 +201,10 @@ impl Strategy for CronJobStrategy {
         _dry_run: bool,
     ) -> Result<(), ApiError> {
         let spec = spec_of(new);
-        match spec
-            .job_template
-            .spec
-            .as_ref()
-            .and_then(|j| pod_spec::template_quantity_error("CronJob", &j.template))
-        {
-            Some(e) => Err(e),
-            None => Ok(()),
-        }
+        pod_spec::check_template_quantities(
+            "CronJob",
+            spec.job_template.spec.as_ref().map(|j| &j.template),
+        )
     }
 }
 

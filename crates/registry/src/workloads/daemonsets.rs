@@ -232,10 +232,7 @@ impl Strategy for DaemonSetStrategy {
         _old: Option<&DaemonSet>,
         _dry_run: bool,
     ) -> Result<(), ApiError> {
-        match pod_spec::template_quantity_error("DaemonSet", &spec_of(new).template) {
-            Some(e) => Err(e),
-            None => Ok(()),
-        }
+        pod_spec::check_template_quantities("DaemonSet", Some(&spec_of(new).template))
     }
 }
 

@@ -238,10 +238,7 @@ impl Strategy for DeploymentStrategy {
         _old: Option<&Deployment>,
         _dry_run: bool,
     ) -> Result<(), ApiError> {
-        match pod_spec::template_quantity_error("Deployment", &spec_of(new).template) {
-            Some(e) => Err(e),
-            None => Ok(()),
-        }
+        pod_spec::check_template_quantities("Deployment", Some(&spec_of(new).template))
     }
 }
 

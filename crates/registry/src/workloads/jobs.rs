@@ -581,10 +581,7 @@ impl Strategy for JobStrategy {
         _old: Option<&Job>,
         _dry_run: bool,
     ) -> Result<(), ApiError> {
-        match pod_spec::template_quantity_error("Job", &spec_of(new).template) {
-            Some(e) => Err(e),
-            None => Ok(()),
-        }
+        pod_spec::check_template_quantities("Job", Some(&spec_of(new).template))
     }
 }
 

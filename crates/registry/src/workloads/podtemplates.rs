@@ -44,14 +44,7 @@ impl Strategy for PodTemplateStrategy {
         _old: Option<&PodTemplate>,
         _dry_run: bool,
     ) -> Result<(), ApiError> {
-        match new
-            .template
-            .as_ref()
-            .and_then(|t| pod_spec::template_quantity_error("PodTemplate", t))
-        {
-            Some(e) => Err(e),
-            None => Ok(()),
-        }
+        pod_spec::check_template_quantities("PodTemplate", new.template.as_ref())
     }
 }
 

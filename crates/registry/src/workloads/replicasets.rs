@@ -116,15 +116,7 @@ impl Strategy for ReplicaSetStrategy {
         _old: Option<&ReplicaSet>,
         _dry_run: bool,
     ) -> Result<(), ApiError> {
-        let spec = spec_of(new);
-        match spec
-            .template
-            .as_ref()
-            .and_then(|t| pod_spec::template_quantity_error("ReplicaSet", t))
-        {
-            Some(e) => Err(e),
-            None => Ok(()),
-        }
+        pod_spec::check_template_quantities("ReplicaSet", spec_of(new).template.as_ref())
     }
 }
 

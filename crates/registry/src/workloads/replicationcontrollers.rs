@@ -132,14 +132,7 @@ impl Strategy for ReplicationControllerStrategy {
         _old: Option<&ReplicationController>,
         _dry_run: bool,
     ) -> Result<(), ApiError> {
-        match spec_of(new)
-            .template
-            .as_ref()
-            .and_then(|t| pod_spec::template_quantity_error("ReplicationController", t))
-        {
-            Some(e) => Err(e),
-            None => Ok(()),
-        }
+        pod_spec::check_template_quantities("ReplicationController", spec_of(new).template.as_ref())
     }
 }
 

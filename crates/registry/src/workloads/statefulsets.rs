@@ -300,10 +300,7 @@ impl Strategy for StatefulSetStrategy {
         _old: Option<&StatefulSet>,
         _dry_run: bool,
     ) -> Result<(), ApiError> {
-        match pod_spec::template_quantity_error("StatefulSet", &spec_of(new).template) {
-            Some(e) => Err(e),
-            None => Ok(()),
-        }
+        pod_spec::check_template_quantities("StatefulSet", Some(&spec_of(new).template))
     }
 }
 

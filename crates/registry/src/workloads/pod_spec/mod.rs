@@ -30,9 +30,9 @@ use api::ApiError;
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 
 /// The 400 upstream's decoder returns for a template whose quantities are not quantities.
-pub fn template_quantity_error(kind: &str, t: &PodTemplateSpec) -> Option<ApiError> {
-    t.spec
-        .as_ref()
-        .and_then(first_bad_quantity)
-        .map(|e| decode_error(kind, &e))
+pub fn check_template_quantities(kind: &str, t: Option<&PodTemplateSpec>) -> Result<(), ApiError> {
+    match t.and_then(|t| t.spec.as_ref()).and_then(first_bad_quantity) {
+        Some(e) => Err(decode_error(kind, &e)),
+        None => Ok(()),
+    }
 }
