@@ -288,6 +288,22 @@ impl ResourceStore {
     }
 
     /// The latest state of one object, read from the store.
+    /// The stored state of `key` and its decoded object (with `resourceVersion`), or 404.
+    async fn current(&self, key: &str, name: &str) -> Result<(store::KeyValue, Value), ApiError> {
+        match self
+            .kv
+            .get(key)
+            .await
+            .map_err(|e| self.store_error(e, name))?
+        {
+            Some(cur) => {
+                let obj = decode_stored(&cur.value, cur.mod_revision)?;
+                Ok((cur, obj))
+            }
+            None => Err(ApiError::not_found(self.info.group, self.info.plural, name)),
+        }
+    }
+
     /// The latest state of one object, read from the store, in its cached (encoded) form.
     pub async fn get_encoded(&self, ns: &str, name: &str) -> Result<Arc<CachedObject>, ApiError> {
         let key = self.key(ns, name);
@@ -305,15 +321,7 @@ impl ResourceStore {
     }
 
     pub async fn get(&self, ns: &str, name: &str) -> Result<Value, ApiError> {
-        let kv = self
-            .kv
-            .get(&self.key(ns, name))
-            .await
-            .map_err(|e| self.store_error(e, name))?;
-        match kv {
-            Some(kv) => decode_stored(&kv.value, kv.mod_revision),
-            None => Err(ApiError::not_found(self.info.group, self.info.plural, name)),
-        }
+        Ok(self.current(&self.key(ns, name), name).await?.1)
     }
 
     /// One object from the watch cache (`resourceVersion=0`: any recent state will do).
@@ -509,15 +517,7 @@ impl ResourceStore {
     {
         let key = self.key(ns, name);
         for _ in 0..MAX_CONFLICT_RETRIES {
-            let Some(cur) = self
-                .kv
-                .get(&key)
-                .await
-                .map_err(|e| self.store_error(e, name))?
-            else {
-                return Err(ApiError::not_found(self.info.group, self.info.plural, name));
-            };
-            let old = decode_stored(&cur.value, cur.mod_revision)?;
+            let (cur, old) = self.current(&key, name).await?;
             let mut desired = compute(&old)?;
             let wanted_rv = object::resource_version(&desired).to_string();
             let conditional = !wanted_rv.is_empty();
@@ -661,15 +661,7 @@ impl ResourceStore {
     {
         let key = self.key(ns, name);
         for _ in 0..MAX_CONFLICT_RETRIES {
-            let Some(cur) = self
-                .kv
-                .get(&key)
-                .await
-                .map_err(|e| self.store_error(e, name))?
-            else {
-                return Err(ApiError::not_found(self.info.group, self.info.plural, name));
-            };
-            let old = decode_stored(&cur.value, cur.mod_revision)?;
+            let (cur, old) = self.current(&key, name).await?;
             let mut new = old.clone();
             change(&mut new)?;
             object::set_resource_version(&mut new, cur.mod_revision);
@@ -739,15 +731,7 @@ impl ResourceStore {
     ) -> Result<Deleted, ApiError> {
         let key = self.key(ns, name);
         for _ in 0..MAX_CONFLICT_RETRIES {
-            let Some(cur) = self
-                .kv
-                .get(&key)
-                .await
-                .map_err(|e| self.store_error(e, name))?
-            else {
-                return Err(ApiError::not_found(self.info.group, self.info.plural, name));
-            };
-            let old = decode_stored(&cur.value, cur.mod_revision)?;
+            let (cur, old) = self.current(&key, name).await?;
             if let Some(uid) = &opts.precondition_uid
                 && uid != object::uid(&old)
             {
