@@ -218,7 +218,16 @@ pub static RESOURCES: &[ResourceInfo] = &[
     ),
     with_fields(
         with_categories(
-            res("", "v1", "Pod", "pods", "pod", &["po"], true, &["status", "binding", "eviction"]),
+            res(
+                "",
+                "v1",
+                "Pod",
+                "pods",
+                "pod",
+                &["po"],
+                true,
+                &["status", "binding", "eviction"],
+            ),
             ALL,
         ),
         POD_FIELDS,
