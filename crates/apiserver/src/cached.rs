@@ -22,7 +22,7 @@ use serde_json::value::RawValue;
 use crate::object;
 
 /// Labels as a sorted slice: smaller than a map, and lookups are a binary search.
-#[derive(Debug, Default, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct LabelSet(Box<[(Box<str>, Box<str>)]>);
 
 impl LabelSet {
@@ -208,6 +208,22 @@ impl CachedObject {
                 .position(|f| f.name == name)
                 .and_then(|i| self.fields.get(i))
                 .map(|s| &**s),
+        }
+    }
+
+    /// This object's content carrying another `resourceVersion`: what a watcher whose
+    /// selection the object left receives (its last state it saw, at the leaving revision).
+    pub fn restamped(&self, rv: i64) -> CachedObject {
+        let mut v = self.value();
+        object::set_resource_version(&mut v, rv);
+        CachedObject {
+            key: self.key.clone(),
+            namespace_at: self.namespace_at,
+            name_at: self.name_at,
+            rv,
+            bytes: Bytes::from(serde_json::to_vec(&v).unwrap_or_default()),
+            labels: self.labels.clone(),
+            fields: self.fields.clone(),
         }
     }
 

@@ -22,7 +22,7 @@ use crate::request::{
 };
 use crate::response::{self, Body};
 use crate::storage::{DeleteOptions, Deleted, ResourceStore, Subresource};
-use crate::watchcache::{CacheEvent, EventType, WatchItem};
+use crate::watchcache::{CacheEvent, CachedObject, EventType, WatchItem};
 
 /// Who is asking (from the client certificate).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -741,18 +741,20 @@ fn delete_options(w: &WriteRequest<'_>) -> Result<DeleteOptions, ApiError> {
 }
 
 /// What a watcher with `filter` sees of an event: upstream turns selector transitions into
-/// ADDED (starts matching) and DELETED (stops matching).
-fn visible(filter: &Filter, ev: &CacheEvent) -> Option<EventType> {
+/// ADDED (starts matching) and DELETED (stops matching); the DELETED of an object leaving the
+/// selection carries its previous content (the last the watcher saw) at the event's revision.
+fn visible(filter: &Filter, ev: &CacheEvent) -> Option<(EventType, Arc<CachedObject>)> {
     let now = filter.matches(&ev.object);
+    let current = || ev.object.clone();
     match ev.kind {
-        EventType::Added | EventType::Deleted => now.then_some(ev.kind),
+        EventType::Added | EventType::Deleted => now.then(|| (ev.kind, current())),
         EventType::Modified => {
-            let before = ev.prev.as_ref().is_some_and(|p| filter.matches(p));
+            let before = ev.prev.as_ref().filter(|p| filter.matches(p));
             match (before, now) {
-                (true, true) => Some(EventType::Modified),
-                (false, true) => Some(EventType::Added),
-                (true, false) => Some(EventType::Deleted),
-                (false, false) => None,
+                (Some(_), true) => Some((EventType::Modified, current())),
+                (None, true) => Some((EventType::Added, current())),
+                (Some(p), false) => Some((EventType::Deleted, Arc::new(p.restamped(ev.rv())))),
+                (None, false) => None,
             }
         }
     }
@@ -787,8 +789,7 @@ async fn watch_loop(
     tokio::pin!(deadline);
     let mut last_rv = sub.rv;
     let mut last_bookmark = std::time::Instant::now();
-    let send =
-        |ev: &CacheEvent| visible(&filter, ev).map(|kind| view.watch_event(kind, &ev.object));
+    let send = |ev: &CacheEvent| visible(&filter, ev).map(|(kind, o)| view.watch_event(kind, &o));
     for item in std::mem::take(&mut sub.initial) {
         if let WatchItem::Event(ev) = item {
             last_rv = last_rv.max(ev.rv());

@@ -73,6 +73,15 @@ fn watch_item_from_store(info: &'static ResourceInfo, ev: store::WatchEvent) -> 
     })))
 }
 
+/// Upstream's answer to a read at a revision the server has not reached.
+fn too_large_resource_version(requested: i64, current: i64) -> ApiError {
+    let mut e = ApiError::timeout(format!(
+        "Too large resource version: {requested}, current resource version: {current}"
+    ));
+    e.retry_after_seconds = Some(1);
+    e
+}
+
 /// The result of a successful write.
 #[derive(Debug)]
 pub struct WriteResult {
@@ -271,20 +280,25 @@ impl ResourceStore {
                 compacted,
             } => ApiError::too_old_resource_version(requested, compacted),
             StoreError::FutureRevision { requested, current } => {
-                let mut e = ApiError::timeout(format!(
-                    "Too large resource version: {requested}, current resource version: {current}"
-                ));
-                e.retry_after_seconds = Some(1);
-                e
+                too_large_resource_version(requested, current)
             }
             StoreError::Unavailable(why) => {
                 ApiError::service_unavailable(format!("storage is unavailable: {why}"))
             }
-            StoreError::Timeout(why) => {
-                ApiError::timeout(format!("storage did not answer in time: {why}"))
-            }
+            StoreError::Timeout(why) => ApiError::timeout(format!(
+                "storage did not answer in time: {why}; a write may still take effect, \
+                     so read the object before retrying it"
+            )),
             StoreError::Internal(why) => ApiError::internal(why),
         }
+    }
+
+    /// The store's current revision.
+    async fn current_revision(&self) -> Result<i64, ApiError> {
+        self.kv
+            .current_revision()
+            .await
+            .map_err(|e| self.store_error(e, ""))
     }
 
     /// The latest state of one object, read from the store.
@@ -882,6 +896,14 @@ impl ResourceStore {
             _ => {}
         }
         let snapshot = match (opts.resource_version.as_str(), rv) {
+            // The cache is (re)syncing with the store: read the store's current state.
+            _ if self.cache.ready_rv().is_none() => {
+                let current = self.current_revision().await?;
+                if let Some(rev) = rv.filter(|&rev| rev > current) {
+                    return Err(too_large_resource_version(rev, current));
+                }
+                Some(current)
+            }
             // Any state is fine: serve whatever the cache has.
             ("0", _) => None,
             (_, Some(rev)) => {
@@ -890,11 +912,7 @@ impl ResourceStore {
             }
             // Consistent read: the cache must have seen everything committed so far.
             _ => {
-                let current = self
-                    .kv
-                    .current_revision()
-                    .await
-                    .map_err(|e| self.store_error(e, ""))?;
+                let current = self.current_revision().await?;
                 if self.cache_is_fresh(current).await {
                     None
                 } else {
@@ -1048,31 +1066,29 @@ impl ResourceStore {
         ns: Option<&str>,
         opts: &ListOptions,
     ) -> Result<Subscription, ApiError> {
+        let ready = self.cache.ready_rv();
         let from = match (opts.resource_version.as_str(), opts.revision()?) {
             (_, Some(rev)) => {
-                self.cache.wait_for(rev, FRESHNESS_TIMEOUT).await?;
+                if ready.is_some() {
+                    self.cache.wait_for(rev, FRESHNESS_TIMEOUT).await?;
+                }
                 Some(rev)
             }
-            _ => {
-                if opts.send_initial_events == Some(false) {
-                    // Start at the current state without replaying it.
-                    let rv = self.cache.ready_rv().ok_or_else(|| {
-                        ApiError::service_unavailable(format!(
-                            "the watch cache of {} is not ready yet",
-                            self.info.plural
-                        ))
-                    })?;
-                    Some(rv)
-                } else {
-                    None
-                }
-            }
+            // Start at the current state without replaying it.
+            _ if opts.send_initial_events == Some(false) => match ready {
+                Some(rv) => Some(rv),
+                None => Some(self.current_revision().await?),
+            },
+            _ => None,
         };
         match (self.cache.subscribe(from, ns), from) {
             // Older than the cache's window (e.g. the server restarted since the client last
-            // saw an event): the store may still hold that history, so resume from it rather
-            // than sending the client off to relist.
-            (Err(e), Some(rv)) if e.code == 410 => self.watch_from_store(ns, rv).await,
+            // saw an event), or the cache is relisting after losing its store watch: the store
+            // may still hold that history, so resume from it rather than sending the client off
+            // to relist.
+            (Err(e), Some(rv)) if e.code == 410 || e.code == 503 => {
+                self.watch_from_store(ns, rv).await
+            }
             (result, _) => result,
         }
     }

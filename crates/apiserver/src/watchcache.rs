@@ -146,25 +146,56 @@ impl WatchCache {
     }
 
     /// Runs the cache: list, then follow the store's watch; relist whenever the watch breaks.
-    /// Returns only when the store reports it is gone for good.
+    /// While it is broken the cache does not serve: its watchers are ended (they resume from
+    /// their last `resourceVersion`) and readers go to the store.
     pub async fn run(self: Arc<Self>, kv: Arc<dyn KvStore>) {
         let mut backoff = Duration::from_millis(100);
+        // When the current streak of failures began.
+        let mut broken_since: Option<Instant> = None;
         loop {
-            match self.sync_once(&kv).await {
-                Ok(()) => backoff = Duration::from_millis(100),
-                Err(e) => {
-                    tracing::warn!(resource = self.info.plural, error = %e, "watch cache lost its store watch; relisting");
-                    if let Ok(mut last) = self.last_error.lock() {
-                        *last = Some(e.to_string());
-                    }
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                }
+            let mut synced = false;
+            let e = match self.sync_once(&kv, &mut synced, broken_since).await {
+                Ok(()) => StoreError::Unavailable("store watch ended".into()),
+                Err(e) => e,
+            };
+            if synced {
+                broken_since = None;
+                backoff = Duration::from_millis(100);
             }
+            self.unready(&e);
+            if broken_since.is_none() {
+                broken_since = Some(Instant::now());
+                tracing::warn!(
+                    resource = self.info.plural,
+                    error = %e,
+                    "watch cache lost its store watch; reads go to the store while it relists"
+                );
+            } else {
+                tracing::debug!(resource = self.info.plural, error = %e, "watch cache relist failed; retrying");
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(2));
         }
     }
 
-    async fn sync_once(&self, kv: &Arc<dyn KvStore>) -> Result<(), StoreError> {
+    /// Marks the cache as not serving and ends its watchers.
+    fn unready(&self, why: &StoreError) {
+        let mut st = self.write();
+        st.ready = false;
+        st.watchers.clear();
+        drop(st);
+        if let Ok(mut last) = self.last_error.lock() {
+            *last = Some(why.to_string());
+        }
+    }
+
+    /// One list-then-watch cycle; sets `synced` once the cache serves again.
+    async fn sync_once(
+        &self,
+        kv: &Arc<dyn KvStore>,
+        synced: &mut bool,
+        broken_since: Option<Instant>,
+    ) -> Result<(), StoreError> {
         let started = Instant::now();
         let (objects, rv) = self.list_store(kv).await?;
         tracing::debug!(
@@ -178,10 +209,19 @@ impl WatchCache {
         if let Ok(mut last) = self.last_error.lock() {
             *last = None;
         }
+        *synced = true;
+        if let Some(since) = broken_since {
+            tracing::info!(
+                resource = self.info.plural,
+                rv,
+                down_ms = since.elapsed().as_millis() as u64,
+                "watch cache is following the store again"
+            );
+        }
         while let Some(ev) = stream.next().await {
             self.apply(ev?);
         }
-        Err(StoreError::Unavailable("store watch ended".into()))
+        Ok(())
     }
 
     /// Lists the store page by page. Each page is decoded on a blocking thread while the next

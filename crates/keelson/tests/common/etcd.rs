@@ -98,6 +98,16 @@ impl Etcd {
         }
     }
 
+    /// Sends `signal` (e.g. `"STOP"`, `"CONT"`) to the etcd process.
+    pub fn signal(&self, signal: &str) {
+        let pid = self.child.as_ref().expect("etcd is running").id();
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &pid.to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{signal} {pid}");
+    }
+
     /// SIGKILL.
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {

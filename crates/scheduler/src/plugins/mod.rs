@@ -1,0 +1,1 @@
+//! The default plugins, each with upstream's name and semantics.
