@@ -5,15 +5,16 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::backed::BackedRun;
 use crate::procfs::Memory;
 use crate::report::{Table, Target, bytes, dur, int, mib, rate};
 use crate::stats::Latencies;
 use crate::workload::LoadResult;
-use crate::workload::list::ListResult;
+use crate::workload::suite::Workload;
 use crate::workload::watch::WatchResult;
 
-const TARGET_CREATES: Target = Target::AtLeast(5000.0);
-const TARGET_P99: Target = Target::Below(Duration::from_millis(10));
+pub(crate) const TARGET_CREATES: Target = Target::AtLeast(5000.0);
+pub(crate) const TARGET_P99: Target = Target::Below(Duration::from_millis(10));
 const TARGET_READY: Target = Target::Below(Duration::from_millis(300));
 const TARGET_IDLE_RSS: Target = Target::BytesBelow(30 * 1024 * 1024);
 
@@ -96,12 +97,15 @@ pub struct EtcdRun {
     pub data_bytes: u64,
 }
 
-pub enum EtcdFindings {
+/// The outcome of an optional phase of the bench.
+pub enum Phase<T> {
     NotRun,
     Skipped(String),
     Failed(String),
-    Ran(Box<EtcdRun>),
+    Ran(Box<T>),
 }
+
+pub type EtcdFindings = Phase<EtcdRun>;
 
 pub struct Findings {
     pub plan: Plan,
@@ -114,10 +118,10 @@ pub struct Findings {
     pub threads_idle: Option<u64>,
     pub threads_after: Option<u64>,
     pub server_data_bytes: Option<u64>,
-    pub creates: Option<LoadResult>,
-    pub gets: Option<LoadResult>,
-    pub lists: Vec<ListResult>,
-    pub watch: Option<WatchResult>,
+    /// The workload on keelson with its embedded store (sections 2-5).
+    pub work: Workload,
+    /// The same workload on keelson keeping its state in etcd (section 6).
+    pub backed: Phase<BackedRun>,
     pub etcd: EtcdFindings,
     /// (count, first few) WARN/ERROR lines of the workload server's log.
     pub log_problems: (usize, Vec<String>),
@@ -142,10 +146,8 @@ impl Findings {
             threads_idle: None,
             threads_after: None,
             server_data_bytes: None,
-            creates: None,
-            gets: None,
-            lists: Vec::new(),
-            watch: None,
+            work: Workload::default(),
+            backed: Phase::NotRun,
             etcd: EtcdFindings::NotRun,
             log_problems: (0, Vec::new()),
             disk: None,
@@ -156,17 +158,15 @@ impl Findings {
     }
 
     /// Objects in the server at the end of the workload.
-    fn stored_objects(&self) -> u64 {
-        self.creates.as_ref().map_or(0, |c| c.ok)
-            + self.watch.as_ref().map_or(0, |w| w.writes.len() as u64)
-            + self.plan.warmup as u64
+    pub fn stored_objects(&self) -> u64 {
+        self.work.stored_objects(&self.plan)
     }
 
     pub fn render(&self) -> String {
         let mut out = String::new();
         out.push_str(&self.header());
         out.push_str(&self.startup_tables());
-        if let Some(c) = &self.creates {
+        if let Some(c) = &self.work.creates {
             out.push_str(&load_table(
                 &format!("2. Creates: {} clients, {} ConfigMaps (~300 B of data, ~{} B JSON each), HTTPS/1.1 keep-alive", c.clients, int(self.plan.creates as u64), body_size()),
                 "create",
@@ -174,7 +174,7 @@ impl Findings {
                 Some(TARGET_CREATES),
             ));
         }
-        if let Some(g) = &self.gets {
+        if let Some(g) = &self.work.gets {
             out.push_str(&load_table(
                 &format!(
                     "3. GETs by name: {} clients, {} random reads of existing ConfigMaps",
@@ -186,13 +186,13 @@ impl Findings {
                 None,
             ));
         }
-        if !self.lists.is_empty() {
+        if !self.work.lists.is_empty() {
             out.push_str(&self.list_table());
         }
-        if let Some(w) = &self.watch {
+        if let Some(w) = &self.work.watch {
             out.push_str(&watch_table(w));
         }
-        out.push_str(&self.etcd_table());
+        out.push_str(&self.layers_tables());
         out.push_str(&self.problems());
         let _ = writeln!(out, "\n== Summary ==\n{}", wrap(&self.summary(), 100));
         let _ = writeln!(out, "\n(bench run took {})", dur(self.total));
@@ -370,7 +370,7 @@ impl Findings {
                 "server CPU/list",
             ],
         );
-        for r in &self.lists {
+        for r in &self.work.lists {
             if r.latencies.is_empty() {
                 t.row([r.shape.label(), "FAILED".to_string()]);
             } else {
@@ -404,167 +404,32 @@ impl Findings {
         t.render()
     }
 
-    fn etcd_table(&self) -> String {
-        let run = match &self.etcd {
-            EtcdFindings::NotRun => return "\n== 6. etcd comparison: not run ==\n".to_string(),
-            EtcdFindings::Skipped(why) => {
-                return format!("\n== 6. etcd comparison: SKIPPED ==\n  {why}\n");
-            }
-            EtcdFindings::Failed(why) => {
-                return format!("\n== 6. etcd comparison: FAILED ==\n  {why}\n");
-            }
-            EtcdFindings::Ran(r) => r,
-        };
-        let e = &run.load;
-        let mut t = Table::new(
-            format!(
-                "6. keelson vs etcd ({}), same machine, {} clients, same {} values",
-                run.version,
-                e.clients,
-                int(e.ok + e.errors)
-            ),
-            &[
-                "",
-                "keelson: create ConfigMap",
-                "etcd: gRPC Put",
-                "keelson/etcd",
-            ],
-        );
-        let k = self.creates.as_ref();
-        let ratio = |a: f64, b: f64| {
-            if b > 0.0 {
-                format!("{:.2}×", a / b)
-            } else {
-                "-".to_string()
-            }
-        };
-        let dur_row = |label: &str, kf: Option<Duration>, ef: Option<Duration>| {
-            [
-                label.to_string(),
-                kf.map_or("-".to_string(), dur),
-                ef.map_or("-".to_string(), dur),
-                kf.zip(ef).map_or("-".to_string(), |(a, b)| {
-                    ratio(a.as_secs_f64(), b.as_secs_f64())
-                }),
-            ]
-        };
-        t.row([
-            "writes/s".to_string(),
-            k.map_or("-".to_string(), |k| rate(k.per_sec())),
-            rate(e.per_sec()),
-            k.map_or("-".to_string(), |k| ratio(k.per_sec(), e.per_sec())),
-        ]);
-        t.row([
-            "writes/s by quarter of the run".to_string(),
-            k.map_or("-".to_string(), |k| quarters(&k.quarters)),
-            quarters(&e.quarters),
-            "-".to_string(),
-        ]);
-        t.row(dur_row(
-            "latency p50",
-            k.map(|k| k.latencies.median()),
-            Some(e.latencies.median()),
-        ));
-        t.row(dur_row(
-            "latency p99",
-            k.map(|k| k.latencies.percentile(99.0)),
-            Some(e.latencies.percentile(99.0)),
-        ));
-        t.row(dur_row(
-            "latency max",
-            k.map(|k| k.latencies.max()),
-            Some(e.latencies.max()),
-        ));
-        t.row(dur_row(
-            "server CPU per write",
-            k.and_then(LoadResult::server_cpu_per_req),
-            e.server_cpu_per_req(),
-        ));
-        t.row(dur_row(
-            "load-generator CPU per write",
-            k.and_then(LoadResult::client_cpu_per_req),
-            e.client_cpu_per_req(),
-        ));
-        t.row(dur_row(
-            "start-to-ready, fresh data dir",
-            Some(Latencies::from_durations(&self.startup.fresh).median()).filter(|d| !d.is_zero()),
-            Some(run.ready_after),
-        ));
-        let mem_row = |label: &str, km: Option<u64>, em: Option<u64>| {
-            [
-                label.to_string(),
-                km.map_or("-".to_string(), mib),
-                em.map_or("-".to_string(), mib),
-                km.zip(em)
-                    .map_or("-".to_string(), |(a, b)| ratio(a as f64, b as f64)),
-            ]
-        };
-        t.row(mem_row(
-            "idle RSS",
-            self.idle_memory.map(|m| m.rss),
-            run.idle.map(|m| m.rss),
-        ));
-        t.row(mem_row(
-            "RSS after the writes",
-            self.after_memory.map(|m| m.rss),
-            run.after.map(|m| m.rss),
-        ));
-        t.row([
-            "data dir after the writes".to_string(),
-            self.server_data_bytes.map_or("-".to_string(), bytes),
-            bytes(run.data_bytes),
-            "-".to_string(),
-        ]);
-        if e.errors > 0 {
-            t.note(format!(
-                "etcd: {} puts failed; first: {}",
-                e.errors,
-                e.first_error.clone().unwrap_or_default()
-            ));
-        }
-        if let Some(note) = cores_note(e) {
-            t.note(format!("etcd run, {note}"));
-        }
-        match run.stored {
-            Some(n) if n == e.ok as i64 => t.note(format!(
-                "etcd holds {} keys under the prefix afterwards, as expected",
-                int(n as u64)
-            )),
-            Some(n) => t.note(format!(
-                "CHECK: etcd holds {n} keys under the prefix, expected {}",
-                e.ok
-            )),
-            None => t.note("could not count etcd's keys afterwards"),
-        }
-        t.note("etcd is reached over plaintext HTTP/2 (gRPC on its http:// client URL), keelson over TLS with client certificates:");
-        t.note("keelson also pays for TLS, HTTP/1.1 parsing, JSON decoding, validation and encoding of the reply. keelson's RSS/data");
-        t.note("figures include the warm-up and watch objects; keelson's rows are from section 2 (the same counts). etcd's data");
-        t.note("dir is mostly its preallocated 64 MiB WAL segment; both fsync every acknowledged write.");
-        t.render()
-    }
-
     fn problems(&self) -> String {
-        let mut s = String::new();
+        let mut s = String::from("\n== Problems seen ==\n");
+        let mut any = false;
+        for e in self.errors.iter().chain(&self.work.errors) {
+            let _ = writeln!(s, "  bench: {e}");
+            any = true;
+        }
         let (n, lines) = &self.log_problems;
-        if *n > 0 || !self.errors.is_empty() {
-            let _ = writeln!(s, "\n== Problems seen ==");
-            for e in &self.errors {
-                let _ = writeln!(s, "  bench: {e}");
-            }
-            if *n > 0 {
-                let _ = writeln!(
-                    s,
-                    "  server log: {n} WARN/ERROR/panic lines (not counting /readyz 500s while starting); the first {}:",
-                    lines.len()
-                );
-                for l in lines {
-                    let _ = writeln!(s, "    {l}");
-                }
-            }
-        } else {
+        if *n > 0 {
+            any = true;
             let _ = writeln!(
                 s,
-                "\n== Problems seen ==\n  none (no bench errors, no WARN/ERROR lines in the workload server's log)"
+                "  server log: {n} WARN/ERROR/panic lines (not counting /readyz 500s while starting); the first {}:",
+                lines.len()
+            );
+            for l in lines {
+                let _ = writeln!(s, "    {l}");
+            }
+        }
+        if let Some(text) = self.backed_problems() {
+            any = true;
+            s.push_str(&text);
+        }
+        if !any {
+            s.push_str(
+                "  none (no bench errors, no WARN/ERROR lines in the workload servers' or the backing etcd's logs)\n",
             );
         }
         s
@@ -610,7 +475,7 @@ impl Findings {
             .map(|p| capitalize(p) + ".")
             .collect::<Vec<_>>()
             .join(" ");
-        if let Some(c) = &self.creates {
+        if let Some(c) = &self.work.creates {
             let p99 = c.latencies.percentile(99.0);
             let _ = write!(
                 text,
@@ -643,7 +508,7 @@ impl Findings {
                 );
             }
         }
-        if let Some(g) = &self.gets {
+        if let Some(g) = &self.work.gets {
             let _ = write!(
                 text,
                 " Reads by name ran at {}/s (p99 {}",
@@ -655,16 +520,17 @@ impl Findings {
             }
             text.push_str(").");
         }
-        if !self.lists.is_empty() {
+        if !self.work.lists.is_empty() {
             let items = int(self.plan.creates.div_ceil(2) as u64);
             let parts: Vec<String> = self
+                .work
                 .lists
                 .iter()
                 .filter(|r| !r.latencies.is_empty())
                 .map(|r| format!("{} {}", r.shape.label(), dur(r.latencies.median())))
                 .collect();
             if !parts.is_empty() {
-                let size = self.lists.first().map_or(0, |r| r.bytes);
+                let size = self.work.lists.first().map_or(0, |r| r.bytes);
                 let _ = write!(
                     text,
                     " Listing {items} ConfigMaps ({}) took (median) {}.",
@@ -673,7 +539,7 @@ impl Findings {
                 );
             }
         }
-        if let Some(w) = &self.watch {
+        if let Some(w) = &self.work.watch {
             let exact = if w.exact_watchers == w.watchers {
                 "every watcher got every event exactly once".to_string()
             } else {
@@ -703,6 +569,7 @@ impl Findings {
                 );
             }
         }
+        text.push_str(&self.backed_summary());
         match &self.etcd {
             EtcdFindings::Ran(r) => {
                 let e = &r.load;
@@ -715,14 +582,27 @@ impl Findings {
                 if let Some(cpu) = e.server_cpu_per_req() {
                     let _ = write!(text, ", {} of CPU per put", dur(cpu));
                 }
-                if let Some(c) = &self.creates {
-                    let _ = write!(
-                        text,
-                        "), so keelson's creates ran at {:.2}× etcd's raw put rate",
-                        c.per_sec() / e.per_sec().max(1e-9)
-                    );
-                } else {
-                    text.push(')');
+                let on_etcd = match &self.backed {
+                    Phase::Ran(b) => b.work.creates.as_ref(),
+                    _ => None,
+                };
+                match (&self.work.creates, on_etcd) {
+                    (Some(c), Some(b)) => {
+                        let _ = write!(
+                            text,
+                            "), so keelson's creates ran at {:.2}× etcd's raw put rate on the embedded store and {:.2}× on etcd",
+                            c.per_sec() / e.per_sec().max(1e-9),
+                            b.per_sec() / e.per_sec().max(1e-9)
+                        );
+                    }
+                    (Some(c), None) => {
+                        let _ = write!(
+                            text,
+                            "), so keelson's creates ran at {:.2}× etcd's raw put rate",
+                            c.per_sec() / e.per_sec().max(1e-9)
+                        );
+                    }
+                    _ => text.push(')'),
                 }
                 text.push('.');
             }
@@ -931,23 +811,26 @@ fn built_ago(bin: &Path) -> String {
 
 /// "cores busy during the run: server 1.29, load generator 0.24, other processes 0.05 (of 2)".
 /// Cores used by processes other than the server and the load generator during a run.
-fn other_cores(r: &LoadResult) -> Option<f64> {
+pub(crate) fn other_cores(r: &LoadResult) -> Option<f64> {
     let wall = r.wall.as_secs_f64().max(1e-9);
-    let busy =
-        r.machine_cpu?.as_secs_f64() - r.server_cpu?.as_secs_f64() - r.client_cpu?.as_secs_f64();
+    let store = r.store_cpu.unwrap_or_default().as_secs_f64();
+    let busy = r.machine_cpu?.as_secs_f64()
+        - r.server_cpu?.as_secs_f64()
+        - store
+        - r.client_cpu?.as_secs_f64();
     // Tick rounding can make the remainder slightly negative.
     Some((busy / wall).max(0.0))
 }
 
-fn cores_note(r: &LoadResult) -> Option<String> {
+pub(crate) fn cores_note(r: &LoadResult) -> Option<String> {
     let (s, c) = (r.server_cpu?, r.client_cpu?);
     let wall = r.wall.as_secs_f64().max(1e-9);
     let cores = |d: Duration| d.as_secs_f64() / wall;
-    let mut note = format!(
-        "cores busy during the run: server {:.2}, load generator {:.2}",
-        cores(s),
-        cores(c)
-    );
+    let mut note = format!("cores busy during the run: server {:.2}", cores(s));
+    if let Some(st) = r.store_cpu {
+        note.push_str(&format!(", etcd {:.2}", cores(st)));
+    }
+    note.push_str(&format!(", load generator {:.2}", cores(c)));
     if let Some(other) = other_cores(r) {
         note.push_str(&format!(", other processes {other:.2}"));
     }
@@ -957,7 +840,7 @@ fn cores_note(r: &LoadResult) -> Option<String> {
 }
 
 /// Rates of consecutive slices of a run: "5,100 → 4,200 → 3,900 → 3,800 /s".
-fn quarters(rates: &[f64]) -> String {
+pub(crate) fn quarters(rates: &[f64]) -> String {
     let parts: Vec<String> = rates.iter().map(|r| int(r.round() as u64)).collect();
     format!("{} /s", parts.join(" → "))
 }
@@ -971,7 +854,7 @@ fn per_core_n(cpu: Duration) -> u64 {
     }
 }
 
-fn per_core(cpu: Duration) -> String {
+pub(crate) fn per_core(cpu: Duration) -> String {
     int(per_core_n(cpu))
 }
 
@@ -984,7 +867,7 @@ fn capitalize(s: &str) -> String {
 }
 
 /// Serialized size of one benchmark ConfigMap.
-fn body_size() -> usize {
+pub(crate) fn body_size() -> usize {
     crate::workload::configmap_json(&crate::workload::object_name("cm", 0)).len()
 }
 
@@ -1078,6 +961,34 @@ mod tests {
     fn per_core_capacity_is_the_inverse_of_cpu_per_request() {
         assert_eq!(per_core_n(Duration::from_micros(200)), 5000);
         assert_eq!(per_core_n(Duration::ZERO), 0);
+    }
+
+    #[test]
+    fn other_processes_exclude_the_server_its_store_and_the_load_generator() {
+        let secs = |s: f64| Some(Duration::from_secs_f64(s));
+        // 2 s of wall time: machine 3.0 core-s, server 1.0, etcd 0.6, load generator 0.4.
+        let r = crate::workload::fake_result(
+            100,
+            Duration::from_secs(2),
+            &[1],
+            [secs(1.0), secs(0.6), secs(0.4), secs(3.0)],
+        );
+        let other = other_cores(&r).expect("all meters read");
+        assert!((other - 0.5).abs() < 1e-9, "{other}");
+        let note = cores_note(&r).expect("note");
+        assert!(
+            note.starts_with("cores busy during the run: server 0.50, etcd 0.30, load generator 0.20, other processes 0.50"),
+            "{note}"
+        );
+        // No store process: nothing subtracted for it, no etcd in the note.
+        let r = crate::workload::fake_result(
+            100,
+            Duration::from_secs(2),
+            &[1],
+            [secs(1.0), None, secs(0.4), secs(3.0)],
+        );
+        assert!((other_cores(&r).expect("meters") - 0.8).abs() < 1e-9);
+        assert!(!cores_note(&r).expect("note").contains("etcd"));
     }
 
     #[test]

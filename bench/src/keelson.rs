@@ -46,6 +46,8 @@ pub struct Server {
     child: Option<Child>,
     bin: PathBuf,
     data_dir: PathBuf,
+    /// `--datastore` (None: the embedded store in the data directory).
+    datastore: Option<String>,
     pub addr: SocketAddr,
     /// Spawn to first `ok` from /readyz.
     pub ready_after: Duration,
@@ -67,12 +69,23 @@ pub fn free_ports(n: usize) -> Result<Vec<u16>, ServerError> {
 impl Server {
     /// Starts `bin server --data-dir data_dir` on a free port and waits until it is ready.
     pub async fn start(bin: &Path, data_dir: &Path) -> Result<Server, ServerError> {
+        Server::start_on(bin, data_dir, None).await
+    }
+
+    /// Like [`Server::start`], with `--datastore datastore` when given (e.g.
+    /// `etcd://127.0.0.1:2379`); restarts keep it.
+    pub async fn start_on(
+        bin: &Path,
+        data_dir: &Path,
+        datastore: Option<&str>,
+    ) -> Result<Server, ServerError> {
         let port = free_ports(1)?.first().copied().unwrap_or(0);
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let mut s = Server {
             child: None,
             bin: bin.to_path_buf(),
             data_dir: data_dir.to_path_buf(),
+            datastore: datastore.map(str::to_string),
             addr,
             ready_after: Duration::ZERO,
         };
@@ -100,13 +113,17 @@ impl Server {
             path: log_path.display().to_string(),
             source,
         })?;
-        let started = Instant::now();
-        let child = Command::new(&self.bin)
-            .arg("server")
+        let mut cmd = Command::new(&self.bin);
+        cmd.arg("server")
             .arg("--data-dir")
             .arg(&self.data_dir)
             .arg("--bind")
-            .arg(self.addr.to_string())
+            .arg(self.addr.to_string());
+        if let Some(ds) = &self.datastore {
+            cmd.arg("--datastore").arg(ds);
+        }
+        let started = Instant::now();
+        let child = cmd
             // Plain log lines (tracing-subscriber honours NO_COLOR) so they can be scanned.
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
@@ -199,6 +216,18 @@ impl Server {
 
     pub fn log_path(&self) -> PathBuf {
         self.data_dir.join("server.log")
+    }
+
+    /// If the server process has exited on its own (crashed, or shut itself down), how it
+    /// exited and the last lines of its log; the process is then forgotten, so `pid` is None
+    /// and a `restart` starts a new one.
+    pub fn exited(&mut self, log_lines: usize) -> Option<String> {
+        let status = self.child.as_mut()?.try_wait().ok()??;
+        self.child = None;
+        Some(format!(
+            "keelson exited with {status}; last log lines:\n{}",
+            self.log_tail(log_lines)
+        ))
     }
 
     fn log_tail(&self, n: usize) -> String {

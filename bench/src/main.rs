@@ -8,11 +8,13 @@
 //!
 //! Progress goes to stderr; the report goes to stdout at the end.
 
+mod backed;
 mod client;
 mod disk;
 mod etcd;
 mod findings;
 mod keelson;
+mod layers;
 mod procfs;
 mod report;
 mod stats;
@@ -24,11 +26,11 @@ use std::time::Instant;
 use anyhow::Context;
 use bytes::Bytes;
 use clap::Parser;
-use http::{Method, StatusCode};
 
-use findings::{EtcdFindings, Findings, Plan, StartupFindings};
+use findings::{EtcdFindings, Findings, Phase, Plan, StartupFindings};
 use keelson::Server;
-use workload::{Job, configmap_json, object_name};
+use workload::suite::{self, CREATE_PREFIX, split_ns};
+use workload::{Procs, configmap_json, object_name};
 
 #[derive(Parser)]
 #[command(
@@ -141,10 +143,14 @@ async fn run(args: Args) -> anyhow::Result<()> {
     tokio::time::sleep(plan.idle_wait).await;
     f.idle_memory = server.memory();
     f.threads_idle = server.pid().and_then(procfs::threads);
-    if let Err(e) = workloads(&mut f, &server, &plan, t0).await {
+    let procs = Procs::server(server.pid());
+    if let Err(e) = suite::run(&mut f.work, &server, procs, &plan, true, t0).await {
         f.errors.push(format!("workload aborted: {e:#}"));
     }
     f.after_memory = server.memory();
+    if let Some(how) = server.exited(15) {
+        f.errors.push(format!("during the workload: {how}"));
+    }
     f.threads_after = server.pid().and_then(procfs::threads);
     f.server_data_bytes = Some(procfs::dir_size(&main_dir.path().join("db")));
 
@@ -174,10 +180,20 @@ async fn run(args: Args) -> anyhow::Result<()> {
     drop(main_dir);
 
     if args.no_etcd {
+        f.backed = Phase::Skipped("skipped (--no-etcd)".to_string());
         f.etcd = EtcdFindings::Skipped("skipped (--no-etcd)".to_string());
-    } else {
+    } else if let Some(etcd_bin) = which(&args.etcd_bin) {
+        progress(t0, "keelson on etcd: starting a fresh etcd for it");
+        f.backed = backed::run(&server_bin, &etcd_bin, &work_dir, &plan, t0).await;
         progress(t0, "etcd: starting and loading it with the same writes");
-        f.etcd = etcd_phase(&args.etcd_bin, &work_dir, &plan, t0).await;
+        f.etcd = etcd_phase(&etcd_bin, &work_dir, &plan, t0).await;
+    } else {
+        let why = format!(
+            "etcd is not installed ({} not found): install Debian's etcd-server (bench/run does) to get the comparison",
+            args.etcd_bin.display()
+        );
+        f.backed = Phase::Skipped(why.clone());
+        f.etcd = EtcdFindings::Skipped(why);
     }
     f.total = t0.elapsed();
     progress(t0, "done");
@@ -233,137 +249,11 @@ async fn startup(bin: &Path, work_dir: &Path, plan: &Plan) -> StartupFindings {
     s
 }
 
-/// Namespace holding the objects the LIST phase reads (every even-numbered create).
-const LIST_NS: &str = "bench-list";
-const LOAD_NS: &str = "bench-load";
-const WARM_NS: &str = "bench-warmup";
-const WATCH_NS: &str = "bench-watch";
-
-fn create_job(i: usize, prefix: &str, ns_for: impl Fn(usize) -> &'static str) -> Job {
-    let ns = ns_for(i);
-    Job {
-        method: Method::POST,
-        uri: client::uri(&format!("/api/v1/namespaces/{ns}/configmaps")),
-        body: configmap_json(&object_name(prefix, i)),
-    }
-}
-
-fn split_ns(i: usize) -> &'static str {
-    if i.is_multiple_of(2) {
-        LIST_NS
-    } else {
-        LOAD_NS
-    }
-}
-
-async fn workloads(
-    f: &mut Findings,
-    server: &Server,
-    plan: &Plan,
-    t0: Instant,
-) -> anyhow::Result<()> {
-    let target = server.target()?;
-    let pid = server.pid();
-    let mut conn = target.connect().await?;
-    for ns in [LIST_NS, LOAD_NS, WARM_NS] {
-        workload::ensure_namespace(&mut conn, ns).await?;
-    }
-    drop(conn);
-
-    progress(t0, &format!("warm-up: {} creates", plan.warmup));
-    let jobs = (0..plan.warmup)
-        .map(|i| create_job(i, "warm", |_| WARM_NS))
-        .collect();
-    let warm = workload::closed_loop(&target, plan.clients, jobs, StatusCode::CREATED, pid).await?;
-    if warm.errors > 0 {
-        f.errors.push(format!(
-            "warm-up: {} of {} creates failed: {}",
-            warm.errors,
-            plan.warmup,
-            warm.first_error.unwrap_or_default()
-        ));
-    }
-
-    progress(
-        t0,
-        &format!(
-            "creates: {} ConfigMaps with {} clients",
-            plan.creates, plan.clients
-        ),
-    );
-    let jobs = (0..plan.creates)
-        .map(|i| create_job(i, "cm", split_ns))
-        .collect();
-    f.creates =
-        Some(workload::closed_loop(&target, plan.clients, jobs, StatusCode::CREATED, pid).await?);
-
-    progress(
-        t0,
-        &format!(
-            "gets: {} GETs by name with {} clients",
-            plan.gets, plan.clients
-        ),
-    );
-    let uris: Vec<http::Uri> = (0..plan.creates)
-        .map(|i| {
-            client::uri(&format!(
-                "/api/v1/namespaces/{}/configmaps/{}",
-                split_ns(i),
-                object_name("cm", i)
-            ))
-        })
-        .collect();
-    let mut seed = 0x2545_f491_4f6c_dd1du64;
-    let jobs = (0..plan.gets)
-        .map(|_| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            Job {
-                method: Method::GET,
-                uri: uris[(seed % uris.len() as u64) as usize].clone(),
-                body: Bytes::new(),
-            }
-        })
-        .collect();
-    f.gets = Some(workload::closed_loop(&target, plan.clients, jobs, StatusCode::OK, pid).await?);
-
-    let listed = plan.creates.div_ceil(2);
-    progress(
-        t0,
-        &format!(
-            "lists: {listed} objects, {} repetitions per shape",
-            plan.list_reps
-        ),
-    );
-    f.lists = workload::list::run(&target, LIST_NS, listed, plan.list_reps, pid).await?;
-
-    progress(
-        t0,
-        &format!(
-            "watch: {} watchers, {} events at {}/s",
-            plan.watchers, plan.watch_events, plan.watch_rate
-        ),
-    );
-    let wplan = workload::watch::WatchPlan {
-        namespace: WATCH_NS.to_string(),
-        watchers: plan.watchers,
-        events: plan.watch_events,
-        rate_per_sec: plan.watch_rate,
-    };
-    f.watch = Some(workload::watch::run(&target, &wplan, pid).await?);
-    Ok(())
-}
-
+/// etcd on its own: a fresh single-member etcd loaded with the creates' bytes as gRPC puts.
+/// `bin` is already resolved.
 async fn etcd_phase(bin: &Path, work_dir: &Path, plan: &Plan, t0: Instant) -> EtcdFindings {
-    let Some(bin) = which(bin) else {
-        return EtcdFindings::Skipped(format!(
-            "etcd is not installed ({} not found): install Debian's etcd-server (bench/run does) to get the comparison",
-            bin.display()
-        ));
-    };
-    let version = etcd::version(&bin).unwrap_or_else(|| "unknown version".to_string());
-    let mut e = match etcd::Etcd::start(&bin, work_dir).await {
+    let version = etcd::version(bin).unwrap_or_else(|| "unknown version".to_string());
+    let mut e = match etcd::Etcd::start(bin, work_dir).await {
         Ok(e) => e,
         Err(err) => return EtcdFindings::Failed(format!("{version}: {err}")),
     };
@@ -373,7 +263,7 @@ async fn etcd_phase(bin: &Path, work_dir: &Path, plan: &Plan, t0: Instant) -> Et
     // The same bytes keelson stored, under keys shaped like Kubernetes' registry keys.
     let puts = (0..plan.creates)
         .map(|i| {
-            let name = object_name("cm", i);
+            let name = object_name(CREATE_PREFIX, i);
             let req = etcd::grpc::PutRequest {
                 key: Bytes::from(format!("/registry/configmaps/{}/{name}", split_ns(i))),
                 value: configmap_json(&name),

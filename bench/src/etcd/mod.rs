@@ -212,6 +212,8 @@ pub async fn put_load(
         latencies: Latencies::from_nanos(all.nanos),
         quarters: rate_by_slice(all.ends, 4),
         server_cpu: server_meter.and_then(|m| m.read()),
+        // etcd is the server here: there is no store behind it.
+        store_cpu: None,
         client_cpu: client_meter.and_then(|m| m.read()),
         machine_cpu: machine_meter.and_then(|m| m.read()),
     })

@@ -15,6 +15,7 @@ use serde::de::IgnoredAny;
 use crate::client::{self, Conn, Target};
 use crate::procfs;
 use crate::stats::Latencies;
+use crate::workload::Procs;
 
 /// Page size of the paged list.
 pub const PAGE_LIMIT: usize = 500;
@@ -70,6 +71,8 @@ pub struct ListResult {
     pub bad_runs: usize,
     pub error: Option<String>,
     pub server_cpu_per_list: Option<Duration>,
+    /// CPU of the server's separate store process (etcd) per list, when it has one.
+    pub store_cpu_per_list: Option<Duration>,
 }
 
 /// Percent-encodes a query value (continue tokens are base64 and may hold `+`, `/`, `=`).
@@ -148,7 +151,7 @@ pub async fn run(
     ns: &str,
     expected: usize,
     reps: usize,
-    server_pid: Option<u32>,
+    procs: Procs,
 ) -> anyhow::Result<Vec<ListResult>> {
     let mut conn = target.connect().await?;
     let mut results = Vec::new();
@@ -163,6 +166,7 @@ pub async fn run(
             bad_runs: 0,
             error: None,
             server_cpu_per_list: None,
+            store_cpu_per_list: None,
         };
         match list_once(&mut conn, ns, shape).await {
             Ok(one) => r.first = one.elapsed,
@@ -173,7 +177,8 @@ pub async fn run(
                 continue;
             }
         }
-        let meter = server_pid.and_then(procfs::CpuMeter::start);
+        let meter = procs.server.and_then(procfs::CpuMeter::start);
+        let store_meter = procs.store.and_then(procfs::CpuMeter::start);
         let mut samples = Vec::with_capacity(reps);
         for _ in 0..reps {
             match list_once(&mut conn, ns, shape).await {
@@ -192,9 +197,9 @@ pub async fn run(
             }
         }
         if !samples.is_empty() {
-            r.server_cpu_per_list = meter
-                .and_then(|m| m.read())
-                .map(|c| c / samples.len() as u32);
+            let n = u32::try_from(samples.len()).unwrap_or(u32::MAX);
+            r.server_cpu_per_list = meter.and_then(|m| m.read()).map(|c| c / n);
+            r.store_cpu_per_list = store_meter.and_then(|m| m.read()).map(|c| c / n);
         }
         r.latencies = Latencies::from_durations(&samples);
         results.push(r);

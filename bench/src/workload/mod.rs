@@ -3,6 +3,7 @@
 //! its next request as soon as the previous one answered).
 
 pub mod list;
+pub mod suite;
 pub mod watch;
 
 use std::sync::Arc;
@@ -66,6 +67,24 @@ pub async fn ensure_namespace(conn: &mut Conn, name: &str) -> anyhow::Result<()>
     Ok(())
 }
 
+/// The processes whose CPU time a run charges to the server side: the API server, and the
+/// separate store it keeps its state in (etcd), if any.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Procs {
+    pub server: Option<u32>,
+    pub store: Option<u32>,
+}
+
+impl Procs {
+    /// A server that keeps its state in its own process (the embedded store).
+    pub fn server(pid: Option<u32>) -> Procs {
+        Procs {
+            server: pid,
+            store: None,
+        }
+    }
+}
+
 /// One request of a closed-loop run; built before the clock starts.
 pub struct Job {
     pub method: Method,
@@ -87,6 +106,9 @@ pub struct LoadResult {
     pub quarters: Vec<f64>,
     /// CPU time the server process used during the run (utime+stime delta).
     pub server_cpu: Option<Duration>,
+    /// CPU time the server's separate store process (etcd) used during the run; None when the
+    /// server keeps its state itself.
+    pub store_cpu: Option<Duration>,
     /// CPU time the load generator used during the run.
     pub client_cpu: Option<Duration>,
     /// CPU time every process on the machine used during the run.
@@ -100,14 +122,31 @@ impl LoadResult {
 
     /// Server CPU per successful request.
     pub fn server_cpu_per_req(&self) -> Option<Duration> {
-        self.server_cpu
-            .filter(|_| self.ok > 0)
-            .map(|c| c / u32::try_from(self.ok).unwrap_or(u32::MAX))
+        self.per_req(self.server_cpu)
+    }
+
+    /// The store process's CPU per successful request.
+    pub fn store_cpu_per_req(&self) -> Option<Duration> {
+        self.per_req(self.store_cpu)
+    }
+
+    /// Server and store CPU together per successful request: everything the server side
+    /// spent (just the server's figure when it has no separate store).
+    pub fn server_side_cpu_per_req(&self) -> Option<Duration> {
+        let total = match (self.server_cpu, self.store_cpu) {
+            (Some(s), Some(st)) => Some(s + st),
+            (s, None) => s,
+            (None, Some(_)) => None,
+        };
+        self.per_req(total)
     }
 
     pub fn client_cpu_per_req(&self) -> Option<Duration> {
-        self.client_cpu
-            .filter(|_| self.ok > 0)
+        self.per_req(self.client_cpu)
+    }
+
+    fn per_req(&self, cpu: Option<Duration>) -> Option<Duration> {
+        cpu.filter(|_| self.ok > 0)
             .map(|c| c / u32::try_from(self.ok).unwrap_or(u32::MAX))
     }
 }
@@ -122,13 +161,13 @@ struct ClientOutcome {
 
 /// Runs `jobs` with `clients` concurrent connections, each taking the next job as soon as its
 /// previous request answered. A response whose status is not `expect` counts as an error.
-/// `server_pid` is sampled for CPU time just before the first and after the last request.
+/// The `procs` are sampled for CPU time just before the first and after the last request.
 pub async fn closed_loop(
     target: &Target,
     clients: usize,
     jobs: Vec<Job>,
     expect: StatusCode,
-    server_pid: Option<u32>,
+    procs: Procs,
 ) -> anyhow::Result<LoadResult> {
     // Connections are opened before the clock starts: the TLS handshakes are not the workload.
     let mut conns = Vec::with_capacity(clients);
@@ -137,8 +176,9 @@ pub async fn closed_loop(
     }
     let jobs = Arc::new(jobs);
     let next = Arc::new(AtomicUsize::new(0));
-    let (server_meter, client_meter) = (
-        server_pid.and_then(procfs::CpuMeter::start),
+    let (server_meter, store_meter, client_meter) = (
+        procs.server.and_then(procfs::CpuMeter::start),
+        procs.store.and_then(procfs::CpuMeter::start),
         procfs::CpuMeter::start_own(),
     );
     let machine_meter = procfs::MachineMeter::start();
@@ -170,6 +210,7 @@ pub async fn closed_loop(
         latencies: Latencies::from_nanos(nanos),
         quarters: rate_by_slice(ends, 4),
         server_cpu: server_meter.and_then(|m| m.read()),
+        store_cpu: store_meter.and_then(|m| m.read()),
         client_cpu: client_meter.and_then(|m| m.read()),
         machine_cpu: machine_meter.and_then(|m| m.read()),
     })
@@ -227,9 +268,50 @@ async fn run_client(
     out
 }
 
+/// A finished run with the given figures, for tests of what is computed and printed from one.
+#[cfg(test)]
+pub fn fake_result(
+    ok: u64,
+    wall: Duration,
+    latencies_ms: &[u64],
+    cpu: [Option<Duration>; 4],
+) -> LoadResult {
+    let [server_cpu, store_cpu, client_cpu, machine_cpu] = cpu;
+    LoadResult {
+        clients: 16,
+        ok,
+        errors: 0,
+        first_error: None,
+        wall,
+        latencies: Latencies::from_nanos(latencies_ms.iter().map(|m| m * 1_000_000).collect()),
+        quarters: Vec::new(),
+        server_cpu,
+        store_cpu,
+        client_cpu,
+        machine_cpu,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cpu_per_request_splits_server_and_store() {
+        let s = Some(Duration::from_secs(2));
+        let st = Some(Duration::from_secs(1));
+        let r = fake_result(1000, Duration::from_secs(1), &[1], [s, st, s, None]);
+        assert_eq!(r.server_cpu_per_req(), Some(Duration::from_millis(2)));
+        assert_eq!(r.store_cpu_per_req(), Some(Duration::from_millis(1)));
+        assert_eq!(r.server_side_cpu_per_req(), Some(Duration::from_millis(3)));
+        // Without a store process the server side is the server alone.
+        let r = fake_result(1000, Duration::from_secs(1), &[1], [s, None, s, None]);
+        assert_eq!(r.store_cpu_per_req(), None);
+        assert_eq!(r.server_side_cpu_per_req(), Some(Duration::from_millis(2)));
+        // Nothing answered: no per-request figure at all.
+        let r = fake_result(0, Duration::from_secs(1), &[], [s, st, s, None]);
+        assert_eq!(r.server_side_cpu_per_req(), None);
+    }
 
     #[test]
     fn configmap_bodies_are_valid_distinct_and_about_300_bytes_of_data() {
