@@ -17,6 +17,7 @@ mod keelson;
 mod layers;
 mod procfs;
 mod report;
+mod scheduling;
 mod stats;
 mod workload;
 
@@ -55,6 +56,13 @@ struct Args {
     /// Must be a real disk for write figures to mean anything (both stores fsync).
     #[arg(long)]
     work_dir: Option<PathBuf>,
+    /// Run the scheduling benchmark instead: keelson's scheduler and upstream kube-scheduler
+    /// side by side on thousands of hollow nodes (with --quick: a smoke run on 500 nodes).
+    #[arg(long)]
+    scheduling: bool,
+    /// The upstream kube-scheduler binary the scheduling benchmark compares against.
+    #[arg(long, default_value = scheduling::DEFAULT_KUBE_SCHEDULER)]
+    kube_scheduler_bin: PathBuf,
 }
 
 /// Prints a progress line to stderr with the time since the bench started.
@@ -114,6 +122,15 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let work_dir = args.work_dir.unwrap_or_else(std::env::temp_dir);
     std::fs::create_dir_all(&work_dir)
         .with_context(|| format!("creating {}", work_dir.display()))?;
+    if args.scheduling {
+        let opts = scheduling::Options {
+            quick: args.quick,
+            server_bin,
+            kube_scheduler_bin: args.kube_scheduler_bin,
+            work_dir,
+        };
+        return scheduling::run(opts, t0).await;
+    }
     let mut f = Findings::new(plan.clone(), &server_bin, &work_dir);
     f.loadavg_start = procfs::loadavg();
     f.disk = disk::fsync_latency(&work_dir, 200).ok();

@@ -462,10 +462,21 @@ impl Api {
         Ok(resp)
     }
 
+    /// Admission of a new pod that reads other objects (its PriorityClass).
+    fn admit_pod(&self, pod: &mut Value) -> Result<(), ApiError> {
+        let classes = api::resources::lookup("scheduling.k8s.io", "v1", "priorityclasses")
+            .ok_or_else(|| ApiError::internal("the priorityclasses resource is not registered"))?;
+        let (classes, _) = self.store_for(classes).cache.list(None, |_| true);
+        crate::admission::pod_priority(pod, &classes)
+    }
+
     async fn create(&self, w: WriteRequest<'_>) -> Result<Response<Body>, ApiError> {
         let opts = w.write_options()?;
         let (obj, mut warnings) = decode_body(&w, &opts)?;
-        let obj = check_body(w.served, obj, w.ns, None)?;
+        let mut obj = check_body(w.served, obj, w.ns, None)?;
+        if w.served.group.is_empty() && w.served.plural == "pods" {
+            self.admit_pod(&mut obj)?;
+        }
         let stored = registry::convert::to_storage(w.served, obj)?;
         let result = w.store.create(w.ns, stored, &opts).await?;
         warnings.extend(result.warnings);

@@ -12,6 +12,7 @@
 //! sync, rebuild allocators from what is stored, create the built-in namespaces and the
 //! `kubernetes` Service, then report ready on `/readyz`.
 
+pub mod admission;
 pub mod cached;
 pub mod codec;
 pub mod discovery;
@@ -183,6 +184,30 @@ async fn bootstrap(api: &Api, config: &Config) -> Result<(), StartError> {
                     what: format!("namespace {ns}"),
                     error,
                 });
+            }
+        }
+    }
+    // The built-in PriorityClasses every cluster has (upstream's apiserver creates them too).
+    if let Some(pc_info) = api::resources::lookup("scheduling.k8s.io", "v1", "priorityclasses") {
+        let classes = api.store_for(pc_info);
+        for (name, value, global_default) in registry::other::priorityclasses::SYSTEM_CLASSES {
+            let obj = json!({
+                "apiVersion": "scheduling.k8s.io/v1",
+                "kind": "PriorityClass",
+                "metadata": { "name": name },
+                "value": value,
+                "globalDefault": global_default,
+                "description": "Used for system critical pods that must not be moved from their current node.",
+            });
+            match classes.create("", obj, &opts).await {
+                Ok(_) => tracing::info!(priority_class = name, "created priority class"),
+                Err(e) if e.reason == api::Reason::AlreadyExists => {}
+                Err(error) => {
+                    return Err(StartError::Bootstrap {
+                        what: format!("priority class {name}"),
+                        error,
+                    });
+                }
             }
         }
     }

@@ -570,10 +570,19 @@ impl ResourceStore {
                 }
             };
 
-            // An object whose deletion was requested goes away as soon as nothing holds it.
+            // An object whose deletion was requested goes away as soon as nothing holds it:
+            // its last finalizer was just removed, or its grace period is over (zero). An
+            // update during a graceful period (e.g. a kubelet reporting terminated containers)
+            // keeps it (upstream's `shouldDeleteDuringUpdate`).
+            let held_before =
+                !object::finalizers(&old).is_empty() || self.strategy.has_pending_finalizers(&old);
+            let grace = new
+                .pointer("/metadata/deletionGracePeriodSeconds")
+                .and_then(Value::as_i64);
             if object::deletion_timestamp(&new).is_some()
                 && object::finalizers(&new).is_empty()
                 && !self.strategy.has_pending_finalizers(&new)
+                && (held_before || grace.is_none_or(|g| g == 0))
             {
                 rollback();
                 if opts.dry_run {

@@ -27,6 +27,10 @@ enum Command {
     Server(cmd::server::Args),
     /// Show the retained revisions of one object: when, by whom, and what changed.
     History(cmd::history::Args),
+    /// Simulate nodes: hollow kubelets that register, heartbeat and run the pods bound to them.
+    Simulate(cmd::simulate::Args),
+    /// Explain a pod's scheduling: which plugins reject which nodes, or how its node scored.
+    Why(cmd::why::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -46,6 +50,8 @@ fn main() -> std::process::ExitCode {
                 match cli.command {
                     Command::Server(args) => cmd::server::run(args).await,
                     Command::History(args) => cmd::history::run(args).await,
+                    Command::Simulate(args) => cmd::simulate::run(args).await,
+                    Command::Why(args) => cmd::why::run(args).await,
                 }
             })
         });

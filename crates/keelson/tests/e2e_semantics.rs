@@ -155,6 +155,16 @@ fn graceful_deletion_of_a_bound_pod() {
     assert!(p["metadata"]["deletionTimestamp"].is_string());
     let table = c.ok(&["get", "pod", "bound"]);
     assert!(table.contains("Terminating"), "{table}");
+    // The node reporting its containers terminated during the grace period keeps the pod.
+    let (code, text) = c.curl(
+        "PATCH",
+        "/api/v1/namespaces/default/pods/bound/status",
+        Some(br#"{"status":{"phase":"Succeeded"}}"#),
+        Some("application/merge-patch+json"),
+    );
+    assert_eq!(code, 200, "{text}");
+    let p = c.get_json(&["pod", "bound"]);
+    assert_eq!(p["status"]["phase"], "Succeeded");
     // The node (or a forced delete) finishes it with a zero grace period.
     c.ok(&["delete", "pod", "bound", "--grace-period=0", "--force"]);
     assert!(c.fails(&["get", "pod", "bound"]).contains("NotFound"));

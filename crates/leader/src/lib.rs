@@ -446,6 +446,103 @@ mod tests {
         assert!(!a.is_leader());
     }
 
+    /// A lease left by a holder that is gone, whose `renewTime` is long past: a newcomer still
+    /// waits a full lease duration from when *it* first saw the record, as its own clock says
+    /// (another server's timestamps are never trusted).
+    #[tokio::test(start_paused = true)]
+    async fn a_stale_lease_is_taken_only_after_watching_it_for_the_lease_duration() {
+        let fake = Arc::new(Fake::default());
+        *fake.lease.lock().unwrap() = Some(Lease {
+            metadata: ObjectMeta {
+                namespace: Some("kube-system".into()),
+                name: Some("kube-scheduler".into()),
+                resource_version: Some("1".into()),
+                ..Default::default()
+            },
+            spec: Some(LeaseSpec {
+                holder_identity: Some("ghost".into()),
+                lease_duration_seconds: Some(15),
+                renew_time: Some(MicroTime("2001-01-01T00:00:00Z".parse().unwrap())),
+                lease_transitions: Some(4),
+                ..Default::default()
+            }),
+        });
+        *fake.version.lock().unwrap() = 1;
+        let (a, _stop, _t) = candidate(&fake, "a");
+        advance(14).await;
+        assert!(
+            !a.is_leader(),
+            "took a lease it had watched for less than 15 s"
+        );
+        advance(4).await;
+        assert!(a.is_leader());
+        let spec = fake.lease.lock().unwrap().clone().unwrap().spec.unwrap();
+        assert_eq!(spec.holder_identity.as_deref(), Some("a"));
+        assert_eq!(spec.lease_transitions, Some(5));
+    }
+
+    /// Renewing keeps `acquireTime` and the transition count and moves `renewTime`.
+    #[tokio::test(start_paused = true)]
+    async fn renewals_keep_the_acquire_time() {
+        let fake = Arc::new(Fake::default());
+        let (a, _stop, _t) = candidate(&fake, "a");
+        advance(1).await;
+        assert!(a.is_leader());
+        let first = fake.lease.lock().unwrap().clone().unwrap();
+        let first_spec = first.spec.clone().unwrap();
+        assert_eq!(first_spec.lease_transitions, Some(0));
+        // Wall-clock timestamps come from the real clock; wait for it to move a little.
+        std::thread::sleep(Duration::from_millis(5));
+        advance(5).await;
+        let later = fake.lease.lock().unwrap().clone().unwrap();
+        let later_spec = later.spec.clone().unwrap();
+        assert_ne!(
+            first.metadata.resource_version, later.metadata.resource_version,
+            "renewed"
+        );
+        assert_eq!(later_spec.acquire_time, first_spec.acquire_time);
+        assert_eq!(later_spec.lease_transitions, Some(0));
+        assert!(later_spec.renew_time.unwrap().0 > first_spec.renew_time.unwrap().0);
+    }
+
+    /// Two candidates racing to create the Lease: exactly one wins, the other sees the
+    /// conflict and follows.
+    #[tokio::test(start_paused = true)]
+    async fn racing_creators_elect_exactly_one() {
+        let fake = Arc::new(Fake::default());
+        let (a, _sa, _ta) = candidate(&fake, "a");
+        let (b, _sb, _tb) = candidate(&fake, "b");
+        for _ in 0..100 {
+            advance_tenth().await;
+            assert!(!(a.is_leader() && b.is_leader()), "two leaders");
+        }
+        assert!(a.is_leader() ^ b.is_leader());
+        let holder = fake.holder().unwrap();
+        assert_eq!(holder == "a", a.is_leader());
+    }
+
+    /// A follower that shuts down leaves the Lease alone.
+    #[tokio::test(start_paused = true)]
+    async fn a_follower_shutting_down_does_not_touch_the_lease() {
+        let fake = Arc::new(Fake::default());
+        let (a, _sa, _ta) = candidate(&fake, "a");
+        advance(1).await;
+        let (_b, stop_b, task_b) = candidate(&fake, "b");
+        advance(3).await;
+        let before = fake.lease.lock().unwrap().clone().unwrap();
+        fake.down.lock().unwrap().push("a".into());
+        stop_b.send(true).unwrap();
+        advance_tenth().await;
+        advance_tenth().await;
+        assert!(task_b.is_finished());
+        let after = fake.lease.lock().unwrap().clone().unwrap();
+        assert_eq!(
+            before.metadata.resource_version,
+            after.metadata.resource_version
+        );
+        assert!(a.is_leader());
+    }
+
     async fn advance_tenth() {
         tokio::time::advance(Duration::from_millis(100)).await;
         tokio::task::yield_now().await;

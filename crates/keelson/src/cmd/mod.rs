@@ -2,3 +2,5 @@
 
 pub mod history;
 pub mod server;
+pub mod simulate;
+pub mod why;

@@ -51,6 +51,15 @@ pub struct Args {
     /// At least this many revisions behind the newest are always kept.
     #[arg(long, default_value_t = 10_000)]
     pub compaction_min_revisions: i64,
+    /// Do not run the scheduler in this process (pods stay Pending unless another scheduler
+    /// binds them).
+    #[arg(long)]
+    pub disable_scheduler: bool,
+    /// The scheduler's configuration: a KubeSchedulerConfiguration
+    /// (kubescheduler.config.k8s.io/v1) in YAML or JSON. Default: one `default-scheduler`
+    /// profile with the default plugins.
+    #[arg(long, value_name = "FILE")]
+    pub scheduler_config: Option<PathBuf>,
 }
 
 /// Parses `500ms`, `30s`, `5m`, `2h` (and a bare number of seconds).
@@ -223,6 +232,14 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let pki = pki::ensure(&tls_dir, &names)
         .with_context(|| format!("preparing certificates in {}", tls_dir.display()))?;
 
+    // A bad scheduler configuration stops the server before it serves, as upstream's
+    // kube-scheduler refuses to start.
+    let scheduler_config = if args.disable_scheduler {
+        None
+    } else {
+        Some(scheduler_configuration(args.scheduler_config.as_deref())?)
+    };
+
     let kv = open_datastore(&args).await?;
 
     let config = apiserver::Config {
@@ -262,9 +279,118 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         kubeconfig_path.display()
     );
 
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let scheduler = scheduler_config.map(|config| {
+        let api = loopback(server.local_addr);
+        let ca = pki.ca_cert_pem.clone();
+        tokio::spawn(run_scheduler(
+            api,
+            ca,
+            tls_dir.clone(),
+            config,
+            stop_rx.clone(),
+        ))
+    });
+
     shutdown_signal().await;
     println!("keelson: shutting down");
+    let _ = stop_tx.send(true);
+    if let Some(task) = scheduler {
+        // Long enough to hand the scheduler's Lease over, never long enough to hang a stop.
+        let _ = tokio::time::timeout(Duration::from_secs(2), task).await;
+    }
     Ok(())
+}
+
+/// The configuration `--scheduler-config` names (checked against the plugin registry), or the
+/// default one.
+fn scheduler_configuration(
+    path: Option<&Path>,
+) -> anyhow::Result<scheduler::config::SchedulerConfiguration> {
+    let config = match path {
+        Some(p) => scheduler::config::SchedulerConfiguration::load(p)
+            .with_context(|| format!("--scheduler-config {}", p.display()))?,
+        None => scheduler::config::SchedulerConfiguration::default(),
+    };
+    scheduler::profile::Frameworks::new(&config, &scheduler::registry::Registry::default_plugins())
+        .context("building the scheduler's profiles")?;
+    Ok(config)
+}
+
+/// Where in-process components reach the API server: its own address, over loopback when it
+/// listens on every interface.
+fn loopback(addr: SocketAddr) -> SocketAddr {
+    match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => {
+            SocketAddr::new(Ipv4Addr::LOCALHOST.into(), addr.port())
+        }
+        IpAddr::V6(ip) if ip.is_unspecified() => {
+            SocketAddr::new(std::net::Ipv6Addr::LOCALHOST.into(), addr.port())
+        }
+        _ => addr,
+    }
+}
+
+/// A client certificate for an in-process component (`CN=user`, `O=group`s), issued by the
+/// cluster CA and kept in memory only: each start issues a fresh one.
+fn component_certificate(tls_dir: &Path, user: &str) -> anyhow::Result<(String, String)> {
+    use rcgen::{
+        CertificateParams, DnType, ExtendedKeyUsagePurpose, Issuer, KeyPair, KeyUsagePurpose,
+    };
+    let read = |f: &str| {
+        std::fs::read_to_string(tls_dir.join(f))
+            .with_context(|| format!("reading {}", tls_dir.join(f).display()))
+    };
+    let ca_key = KeyPair::from_pem(&read("ca.key")?).context("the cluster CA key")?;
+    let issuer = Issuer::from_ca_cert_pem(&read("ca.crt")?, ca_key).context("the cluster CA")?;
+    let key = KeyPair::generate().context("generating a component key")?;
+    let mut params = CertificateParams::default();
+    params.distinguished_name.push(DnType::CommonName, user);
+    params.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::KeyEncipherment,
+    ];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    let now = time::OffsetDateTime::now_utc();
+    params.not_before = now - time::Duration::hours(1);
+    params.not_after = now + time::Duration::days(365);
+    let cert = params
+        .signed_by(&key, &issuer)
+        .context("issuing a component certificate")?;
+    Ok((cert.pem(), key.serialize_pem()))
+}
+
+/// Runs the scheduler against this server as `system:kube-scheduler`, in the background: the
+/// API is already serving, and nothing here delays readiness.
+async fn run_scheduler(
+    api: SocketAddr,
+    ca_pem: String,
+    tls_dir: PathBuf,
+    config: scheduler::config::SchedulerConfiguration,
+    stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let client = async {
+        let (cert, key) = component_certificate(&tls_dir, "system:kube-scheduler")?;
+        let text = kubeconfig::render(&format!("https://{api}"), &ca_pem, &cert, &key);
+        let kc =
+            kube::config::Kubeconfig::from_yaml(&text).context("the scheduler's kubeconfig")?;
+        let cfg =
+            kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+                .await
+                .context("the scheduler's client configuration")?;
+        kube::Client::try_from(cfg).context("the scheduler's client")
+    }
+    .await;
+    let client = match client {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "the scheduler cannot start");
+            return;
+        }
+    };
+    if let Err(e) = scheduler::runtime::Scheduler::run(client, config, stop).await {
+        tracing::error!(error = %e, "the scheduler stopped");
+    }
 }
 
 async fn shutdown_signal() {

@@ -509,6 +509,17 @@ pub struct Snapshot {
     pub image_nodes: HashMap<String, usize>,
     pub namespace_labels: NamespaceLabels,
     pub pdbs: Vec<Arc<PodDisruptionBudget>>,
+    /// Selectors of the Services, ReplicaSets, ReplicationControllers and StatefulSets (for
+    /// PodTopologySpread's default constraints).
+    pub workload_selectors: Vec<WorkloadSelector>,
+}
+
+/// The pod selector of one Service, ReplicaSet, ReplicationController or StatefulSet.
+#[derive(Clone, Debug)]
+pub struct WorkloadSelector {
+    pub kind: &'static str,
+    pub namespace: String,
+    pub selector: LabelSelector,
 }
 
 impl Snapshot {
