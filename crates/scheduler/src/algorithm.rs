@@ -849,8 +849,11 @@ mod tests {
         use crate::config::SchedulerConfiguration;
         use crate::profile::Frameworks;
         use crate::registry::Registry;
-        let fws = Frameworks::new(&SchedulerConfiguration::default(), &Registry::default_plugins())
-            .unwrap();
+        let fws = Frameworks::new(
+            &SchedulerConfiguration::default(),
+            &Registry::default_plugins(),
+        )
+        .unwrap();
         let fw = fws.get("default-scheduler").unwrap();
         let nodes = (0..5000)
             .map(|i| {
@@ -879,36 +882,6 @@ mod tests {
         }
         let per = start.elapsed() / n;
         println!("schedule_pod: {per:?} per pod on 5000 nodes");
-        let (mut tf, mut ts) = (std::time::Duration::ZERO, std::time::Duration::ZERO);
-        let mut per_plugin: BTreeMap<&str, std::time::Duration> = BTreeMap::new();
-        for _ in 0..50 {
-            let mut state = CycleState::new();
-            let t = std::time::Instant::now();
-            let (feasible, _) = find_nodes_that_fit_pod(fw, &mut state, &p, &snap, &mut next).unwrap();
-            tf += t.elapsed();
-            let t = std::time::Instant::now();
-            fw.run_pre_score(&mut state, &p, &feasible, &snap);
-            for name in fw.plugin_names(crate::config::ExtensionPoint::Score) {
-                let pl = fw.plugin(name).unwrap().score().unwrap();
-                let t1 = std::time::Instant::now();
-                for n in &feasible {
-                    pl.score(&state, &p, n);
-                }
-                *per_plugin.entry(name).or_default() += t1.elapsed() / 50;
-            }
-            ts += t.elapsed();
-        }
-        for name in fw.plugin_names(crate::config::ExtensionPoint::Filter) {
-            let pl = fw.plugin(name).unwrap().filter().unwrap();
-            let mut state = CycleState::new();
-            fw.run_pre_filter(&mut state, &p, &snap);
-            let t1 = std::time::Instant::now();
-            for n in snap.nodes.iter().take(500) {
-                pl.filter(&state, &p, n);
-            }
-            per_plugin.insert(name, t1.elapsed());
-        }
-        println!("filter {:?} score {:?} per pod; per plugin over 500 nodes {per_plugin:?}", tf / 50, ts / 50);
     }
 
     /// The framework's own cost (no-op plugins: 9 filters, 7 scorers, 4 normalizing) per pod

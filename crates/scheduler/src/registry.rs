@@ -197,8 +197,11 @@ mod default_profile_tests {
 
     #[test]
     fn default_profile_has_upstream_weights() {
-        let fws = Frameworks::new(&SchedulerConfiguration::default(), &Registry::default_plugins())
-            .unwrap();
+        let fws = Frameworks::new(
+            &SchedulerConfiguration::default(),
+            &Registry::default_plugins(),
+        )
+        .unwrap();
         let fw = fws.get("default-scheduler").unwrap();
         for (name, weight) in [
             ("TaintToleration", 3),
@@ -212,7 +215,10 @@ mod default_profile_tests {
             assert_eq!(fw.score_weight(name), Some(weight), "{name}");
         }
         assert_eq!(fw.plugin_names(ExtensionPoint::Bind), ["DefaultBinder"]);
-        assert_eq!(fw.plugin_names(ExtensionPoint::PostFilter), ["DefaultPreemption"]);
+        assert_eq!(
+            fw.plugin_names(ExtensionPoint::PostFilter),
+            ["DefaultPreemption"]
+        );
         let filters = fw.plugin_names(ExtensionPoint::Filter);
         assert_eq!(filters.first(), Some(&"NodeUnschedulable"), "{filters:?}");
     }
