@@ -69,28 +69,10 @@ pub async fn client_for(kubeconfig: Option<PathBuf>) -> anyhow::Result<Client> {
     Client::try_from(config).context("connecting to the API server")
 }
 
+/// Every object of kind `K`, in all namespaces for namespaced kinds.
 async fn list<K>(client: &Client, params: &ListParams) -> anyhow::Result<Vec<K>>
 where
-    K: kube::Resource<Scope = k8s_openapi::ClusterResourceScope>
-        + Clone
-        + serde::de::DeserializeOwned
-        + std::fmt::Debug,
-    K::DynamicType: Default,
-{
-    let kind = K::kind(&Default::default()).to_string();
-    Ok(Api::<K>::all(client.clone())
-        .list(params)
-        .await
-        .with_context(|| format!("listing {kind}s"))?
-        .items)
-}
-
-async fn list_all<K>(client: &Client, params: &ListParams) -> anyhow::Result<Vec<K>>
-where
-    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
-        + Clone
-        + serde::de::DeserializeOwned
-        + std::fmt::Debug,
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
     K::DynamicType: Default,
 {
     let kind = K::kind(&Default::default()).to_string();
@@ -107,15 +89,15 @@ async fn cluster_cache(client: &Client, target: &Pod) -> anyhow::Result<Cache> {
     let running = ListParams::default().fields("status.phase!=Succeeded,status.phase!=Failed");
     let (nodes, pods, namespaces) = tokio::try_join!(
         list::<Node>(client, &all),
-        list_all::<Pod>(client, &running),
+        list::<Pod>(client, &running),
         list::<Namespace>(client, &all),
     )?;
     let (pdbs, services, replica_sets, controllers, stateful_sets) = tokio::try_join!(
-        list_all::<PodDisruptionBudget>(client, &all),
-        list_all::<Service>(client, &all),
-        list_all::<ReplicaSet>(client, &all),
-        list_all::<ReplicationController>(client, &all),
-        list_all::<StatefulSet>(client, &all),
+        list::<PodDisruptionBudget>(client, &all),
+        list::<Service>(client, &all),
+        list::<ReplicaSet>(client, &all),
+        list::<ReplicationController>(client, &all),
+        list::<StatefulSet>(client, &all),
     )?;
     let c = Cache::default();
     for n in nodes {
