@@ -178,24 +178,11 @@ impl Server {
         }
     }
 
-    /// Graceful stop: SIGTERM (via kill(1); the workspace forbids unsafe code, so no libc), then
-    /// SIGKILL if it does not exit in time. Returns how long the exit took.
+    /// Graceful stop: SIGTERM, then SIGKILL if it does not exit in time. Returns how long the
+    /// exit took.
     pub async fn stop(&mut self) -> Option<Duration> {
         let mut child = self.child.take()?;
-        let t0 = Instant::now();
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(child.id().to_string())
-            .status();
-        while t0.elapsed() < STOP_TIMEOUT {
-            if let Ok(Some(_)) = child.try_wait() {
-                return Some(t0.elapsed());
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        None
+        procfs::terminate(&mut child, STOP_TIMEOUT).await
     }
 
     pub fn pid(&self) -> Option<u32> {

@@ -250,6 +250,26 @@ pub fn dir_size(dir: &std::path::Path) -> u64 {
         .sum()
 }
 
+/// Stops a child process gracefully: SIGTERM (via kill(1); the workspace forbids unsafe code, so
+/// no libc), then SIGKILL if it has not exited within `grace`. Returns how long the exit took,
+/// or `None` when it had to be killed.
+pub async fn terminate(child: &mut std::process::Child, grace: Duration) -> Option<Duration> {
+    let t0 = std::time::Instant::now();
+    let _ = std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    while t0.elapsed() < grace {
+        if let Ok(Some(_)) = child.try_wait() {
+            return Some(t0.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

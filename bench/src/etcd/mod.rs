@@ -143,19 +143,7 @@ impl Etcd {
         let Some(mut child) = self.child.take() else {
             return;
         };
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(child.id().to_string())
-            .status();
-        let t0 = Instant::now();
-        while t0.elapsed() < Duration::from_secs(10) {
-            if let Ok(Some(_)) = child.try_wait() {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        let _ = child.kill();
-        let _ = child.wait();
+        procfs::terminate(&mut child, Duration::from_secs(10)).await;
     }
 }
 

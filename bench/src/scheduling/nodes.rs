@@ -68,19 +68,7 @@ impl Nodes {
         let Source::Simulator { child, .. } = &mut self.source else {
             return;
         };
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(child.id().to_string())
-            .status();
-        let t0 = Instant::now();
-        while t0.elapsed() < Duration::from_secs(10) {
-            if let Ok(Some(_)) = child.try_wait() {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        let _ = child.kill();
-        let _ = child.wait();
+        crate::procfs::terminate(child, Duration::from_secs(10)).await;
     }
 }
 
