@@ -63,6 +63,13 @@ struct Args {
     /// The upstream kube-scheduler binary the scheduling benchmark compares against.
     #[arg(long, default_value = scheduling::DEFAULT_KUBE_SCHEDULER)]
     kube_scheduler_bin: PathBuf,
+    /// Scheduling benchmark: run only these workloads (tags, e.g. `b10k,aa`; see the report).
+    #[arg(long, value_delimiter = ',')]
+    workloads: Vec<String>,
+    /// Scheduling benchmark: run only this scheduler's phases (`keelson` or `upstream`), e.g.
+    /// to profile one side.
+    #[arg(long)]
+    only: Option<String>,
 }
 
 /// Prints a progress line to stderr with the time since the bench started.
@@ -128,6 +135,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
             server_bin,
             kube_scheduler_bin: args.kube_scheduler_bin,
             work_dir,
+            workloads: args.workloads,
+            only: args.only,
         };
         return scheduling::run(opts, t0).await;
     }

@@ -43,6 +43,10 @@ pub struct Options {
     pub server_bin: PathBuf,
     pub kube_scheduler_bin: PathBuf,
     pub work_dir: PathBuf,
+    /// Workload tags to run (all when empty).
+    pub workloads: Vec<String>,
+    /// Only this scheduler's phases (`keelson` or `upstream`).
+    pub only: Option<String>,
 }
 
 /// How long the peer gets from its start to binding a probe pod (it lists every node first).
@@ -119,10 +123,25 @@ impl Ctx<'_> {
 }
 
 pub async fn run(opts: Options, t0: Instant) -> anyhow::Result<()> {
-    let plan = if opts.quick {
+    let mut plan = if opts.quick {
         SchedPlan::quick()
     } else {
         SchedPlan::full()
+    };
+    if !opts.workloads.is_empty() {
+        plan.workloads
+            .retain(|w| opts.workloads.iter().any(|t| t == w.tag));
+        anyhow::ensure!(
+            !plan.workloads.is_empty(),
+            "--workloads {:?} matches none of this plan's workloads",
+            opts.workloads
+        );
+    }
+    let only = match opts.only.as_deref() {
+        None => None,
+        Some("keelson") => Some(Scheduler::Keelson),
+        Some("upstream") => Some(Scheduler::Upstream),
+        Some(other) => anyhow::bail!("--only {other}: expected `keelson` or `upstream`"),
     };
     let dir = tempfile::Builder::new()
         .prefix("keelson-sched-")
@@ -176,6 +195,9 @@ pub async fn run(opts: Options, t0: Instant) -> anyhow::Result<()> {
     let mut errors = Vec::new();
     for (i, w) in plan.workloads.iter().enumerate() {
         for s in plan::order(i) {
+            if only.is_some_and(|o| o != s) {
+                continue;
+            }
             ctx.progress(&format!("{} with {}", w.name, s.label()));
             let outcome = phase(&mut ctx, w, s).await;
             if let Outcome::Failed(e) = &outcome {

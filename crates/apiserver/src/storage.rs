@@ -318,6 +318,25 @@ impl ResourceStore {
         }
     }
 
+    /// The state an update starts from: the watch cache's copy when `try_cache` and the cache
+    /// is live and holds the object, else the store's. Returns its revision, the object (with
+    /// `resourceVersion`), and whether it came from the cache (and so may be stale).
+    async fn current_for_update(
+        &self,
+        key: &str,
+        name: &str,
+        try_cache: bool,
+    ) -> Result<(i64, Value, bool), ApiError> {
+        if try_cache
+            && self.cache.ready_rv().is_some()
+            && let Some(cached) = self.cache.get(key)
+        {
+            return Ok((cached.rv, cached.value(), true));
+        }
+        let (cur, obj) = self.current(key, name).await?;
+        Ok((cur.mod_revision, obj, false))
+    }
+
     /// The latest state of one object, read from the store, in its cached (encoded) form.
     pub async fn get_encoded(&self, ns: &str, name: &str) -> Result<Arc<CachedObject>, ApiError> {
         let key = self.key(ns, name);
@@ -530,12 +549,20 @@ impl ResourceStore {
         F: FnMut(&Value) -> Result<Value, ApiError>,
     {
         let key = self.key(ns, name);
+        // The first attempt starts from the watch cache's copy (no store read); one that
+        // proves stale — a resourceVersion mismatch, a no-op against it, a conflicting write —
+        // is tried again from the store, like upstream's `cachedExistingObject`.
+        let mut try_cache = !opts.dry_run;
         for _ in 0..MAX_CONFLICT_RETRIES {
-            let (cur, old) = self.current(&key, name).await?;
+            let (cur_rev, old, from_cache) = self.current_for_update(&key, name, try_cache).await?;
+            try_cache = false;
             let mut desired = compute(&old)?;
             let wanted_rv = object::resource_version(&desired).to_string();
             let conditional = !wanted_rv.is_empty();
-            if conditional && wanted_rv != cur.mod_revision.to_string() {
+            if conditional && wanted_rv != cur_rev.to_string() {
+                if from_cache {
+                    continue;
+                }
                 return Err(ApiError::modified_conflict(
                     self.info.group,
                     self.info.plural,
@@ -592,7 +619,7 @@ impl ResourceStore {
                         warnings,
                     });
                 }
-                match self.kv.delete(&key, Some(cur.mod_revision)).await {
+                match self.kv.delete(&key, Some(cur_rev)).await {
                     Ok((rev, _)) => {
                         self.strategy.after_delete(&old);
                         let mut out = new;
@@ -603,7 +630,7 @@ impl ResourceStore {
                             warnings,
                         });
                     }
-                    Err(StoreError::Conflict { .. }) if !conditional => continue,
+                    Err(StoreError::Conflict { .. }) if !conditional || from_cache => continue,
                     Err(e) => return Err(self.store_error(e, name)),
                 }
             }
@@ -611,6 +638,9 @@ impl ResourceStore {
             // Nothing changed: upstream skips the write and keeps the resourceVersion.
             if object::without_rv(&new) == object::without_rv(&old) {
                 rollback();
+                if from_cache {
+                    continue;
+                }
                 return Ok(WriteResult {
                     object: old,
                     created: false,
@@ -619,7 +649,7 @@ impl ResourceStore {
             }
             if opts.dry_run {
                 let mut out = new;
-                object::set_resource_version(&mut out, cur.mod_revision);
+                object::set_resource_version(&mut out, cur_rev);
                 return Ok(WriteResult {
                     object: out,
                     created: false,
@@ -638,7 +668,7 @@ impl ResourceStore {
                     return Err(e);
                 }
             };
-            match self.kv.update(&key, bytes, cur.mod_revision).await {
+            match self.kv.update(&key, bytes, cur_rev).await {
                 Ok(rev) => {
                     self.strategy.after_write(&new, Some(&old));
                     let mut out = new;
@@ -649,7 +679,7 @@ impl ResourceStore {
                         warnings,
                     });
                 }
-                Err(StoreError::Conflict { .. }) if !conditional => {
+                Err(StoreError::Conflict { .. }) if !conditional || from_cache => {
                     rollback();
                     continue;
                 }
@@ -1159,10 +1189,22 @@ mod tests {
 
     use super::*;
 
-    /// A store that counts range reads, to tell cache-served lists from store-served ones.
+    /// A store that counts range reads, to tell cache-served lists from store-served ones, and
+    /// can hold back its watch events (`held`), to make a watch cache fall behind.
     struct Counting {
         inner: Arc<dyn KvStore>,
         ranges: AtomicUsize,
+        held: tokio::sync::watch::Sender<bool>,
+    }
+
+    impl Counting {
+        fn new(inner: Arc<dyn KvStore>) -> Arc<Counting> {
+            Arc::new(Counting {
+                inner,
+                ranges: AtomicUsize::new(0),
+                held: tokio::sync::watch::Sender::new(false),
+            })
+        }
     }
 
     #[async_trait]
@@ -1193,7 +1235,16 @@ mod tests {
             self.inner.delete(key, expected).await
         }
         async fn watch(&self, prefix: &str, after: Revision) -> Result<WatchStream, StoreError> {
-            self.inner.watch(prefix, after).await
+            use futures::StreamExt;
+            let held = self.held.subscribe();
+            let events = self.inner.watch(prefix, after).await?;
+            Ok(Box::pin(events.then(move |ev| {
+                let mut held = held.clone();
+                async move {
+                    let _ = held.wait_for(|h| !h).await;
+                    ev
+                }
+            })))
         }
         async fn compact(&self, revision: Revision) -> Result<(), StoreError> {
             self.inner.compact(revision).await
@@ -1218,10 +1269,7 @@ mod tests {
         )
         .await
         .unwrap();
-        let kv = Arc::new(Counting {
-            inner,
-            ranges: AtomicUsize::new(0),
-        });
+        let kv = Counting::new(inner);
         let info = api::resources::lookup("", "v1", "configmaps").unwrap();
         let cache = WatchCache::new(info);
         tokio::spawn(cache.clone().run(kv.clone()));
@@ -1258,5 +1306,101 @@ mod tests {
             before,
             "served from the watch cache"
         );
+    }
+
+    /// Updates start from the watch cache's copy; when that copy is stale they must still end
+    /// exactly as if they had read the store.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn updates_from_a_stale_cache_copy_end_as_from_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let inner = store::embedded::EmbeddedStore::open(
+            dir.path(),
+            store::embedded::EmbeddedOptions::default(),
+        )
+        .await
+        .unwrap();
+        let kv = Counting::new(inner);
+        let info = api::resources::lookup("", "v1", "configmaps").unwrap();
+        let cache = WatchCache::new(info);
+        tokio::spawn(cache.clone().run(kv.clone()));
+        let cms = ResourceStore::new(info, registry::plain(info), kv.clone(), cache.clone(), None);
+        cache.wait_for(0, Duration::from_secs(5)).await.unwrap();
+        let opts = WriteOptions {
+            dry_run: false,
+            field_validation: FieldValidation::Strict,
+            field_manager: String::new(),
+            user: "test".into(),
+        };
+        let created = cms
+            .create(
+                "default",
+                json!({"metadata": {"name": "a"}, "data": {"x": "1"}}),
+                &opts,
+            )
+            .await
+            .unwrap();
+        let rv1 = object::resource_version(&created.object)
+            .parse::<i64>()
+            .unwrap();
+        cache.wait_for(rv1, Duration::from_secs(5)).await.unwrap();
+
+        // The cache stops hearing from the store; the store moves on to x=2.
+        kv.held.send_replace(true);
+        let set = |x: &'static str| {
+            move |cur: &Value| {
+                let mut v = cur.clone();
+                v["data"]["x"] = json!(x);
+                object::clear_resource_version(&mut v);
+                Ok(v)
+            }
+        };
+        let behind = cms
+            .update_with("default", "a", Subresource::Main, &opts, false, set("2"))
+            .await
+            .unwrap();
+        let rv2 = object::resource_version(&behind.object)
+            .parse::<i64>()
+            .unwrap();
+        assert!(rv2 > rv1);
+        assert_eq!(
+            cache.get("/registry/core/configmaps/default/a").unwrap().rv,
+            rv1
+        );
+
+        // Back to x=1: a no-op against the stale copy, a change against the store.
+        let back = cms
+            .update_with("default", "a", Subresource::Main, &opts, false, set("1"))
+            .await
+            .unwrap();
+        let rv3 = object::resource_version(&back.object)
+            .parse::<i64>()
+            .unwrap();
+        assert!(rv3 > rv2, "the change to x=1 was skipped as a no-op");
+        assert_eq!(cms.get("default", "a").await.unwrap()["data"]["x"], "1");
+
+        // A client holding the store's current resourceVersion is not refused because the
+        // cache holds an older one.
+        let conditional = cms
+            .update_with("default", "a", Subresource::Main, &opts, true, |cur| {
+                let mut v = cur.clone();
+                v["data"]["x"] = json!("3");
+                object::set_resource_version(&mut v, rv3);
+                Ok(v)
+            })
+            .await
+            .unwrap();
+        assert_eq!(conditional.object["data"]["x"], "3");
+        // And one holding a stale resourceVersion still gets the conflict.
+        let stale = cms
+            .update_with("default", "a", Subresource::Main, &opts, true, |cur| {
+                let mut v = cur.clone();
+                v["data"]["x"] = json!("4");
+                object::set_resource_version(&mut v, rv2);
+                Ok(v)
+            })
+            .await;
+        assert!(stale.is_err(), "{stale:?}");
+        assert_eq!(cms.get("default", "a").await.unwrap()["data"]["x"], "3");
+        kv.held.send_replace(false);
     }
 }

@@ -182,8 +182,7 @@ pub trait DynStrategy: Send + Sync {
 /// Decodes JSON into `T`, reporting type errors with their path (400) and the fields `T` does
 /// not have.
 pub fn decode<T: ApiType>(input: Value) -> Result<(T, Vec<String>), ApiError> {
-    let original = input.clone();
-    let obj: T = serde_path_to_error::deserialize(input).map_err(|e| {
+    let obj: T = serde_path_to_error::deserialize(&input).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         let at = if path == "." || path.is_empty() {
@@ -201,7 +200,7 @@ pub fn decode<T: ApiType>(input: Value) -> Result<(T, Vec<String>), ApiError> {
     let round_trip = serde_json::to_value(&obj)
         .map_err(|e| ApiError::internal(format!("encoding {}: {e}", T::KIND)))?;
     let mut unknown = Vec::new();
-    unknown_fields(&original, &round_trip, "", &mut unknown);
+    unknown_fields(&input, &round_trip, "", &mut unknown);
     Ok((obj, unknown))
 }
 
@@ -237,7 +236,8 @@ fn encode<T: ApiType>(obj: &T) -> Result<Value, ApiError> {
 
 /// Decodes an object read back from storage; failure means corrupt storage, not bad input.
 fn decode_stored<T: ApiType>(v: &Value) -> Result<T, ApiError> {
-    serde_json::from_value(v.clone())
+    // From the borrowed tree: no copy of the whole object first.
+    T::deserialize(v)
         .map_err(|e| ApiError::internal(format!("stored {} could not be decoded: {e}", T::KIND)))
 }
 

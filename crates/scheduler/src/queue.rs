@@ -247,6 +247,9 @@ struct Inner {
     config: QueueConfig,
     pods: HashMap<String, Entry>,
     active: BTreeMap<ActiveKey, String>,
+    /// Keys of the pods at `Location::Unschedulable`: cluster events scan these, not every
+    /// pending pod (a backlog of thousands in activeQ made each event cost thousands of steps).
+    unschedulable: BTreeSet<String>,
     backoff: BTreeMap<BackoffKey, String>,
     in_flight: HashMap<String, InFlight>,
     /// Events seen while some pod was in flight, with their sequence numbers.
@@ -287,6 +290,7 @@ impl SchedulingQueue {
                 config,
                 pods: HashMap::new(),
                 active: BTreeMap::new(),
+                unschedulable: BTreeSet::new(),
                 backoff: BTreeMap::new(),
                 in_flight: HashMap::new(),
                 events: VecDeque::new(),
@@ -364,7 +368,7 @@ impl SchedulingQueue {
         let old = entry.info.pod_info.pod.clone();
         inner.nominator.update(Some(&old), info.clone());
         self.sync_nominated_count(&inner);
-        inner.unindex(entry.at);
+        inner.unindex(&key, entry.at);
         let mut qp = entry.info;
         qp.pod_info = info;
         qp.gated = is_gated(&qp.pod_info.pod);
@@ -407,7 +411,7 @@ impl SchedulingQueue {
         inner.nominator.delete(&key);
         self.sync_nominated_count(&inner);
         if let Some(entry) = inner.pods.remove(&key) {
-            inner.unindex(entry.at);
+            inner.unindex(&key, entry.at);
         }
         if let Some(f) = inner.in_flight.get_mut(&key) {
             f.deleted = true;
@@ -545,15 +549,8 @@ impl SchedulingQueue {
             inner.next_event += 1;
             inner.events.push_back((seq, event));
         }
-        let mut movable: Vec<(Instant, String)> = inner
-            .pods
-            .iter()
-            .filter(|(_, e)| e.at == Location::Unschedulable && self.helps(&e.info, event))
-            .map(|(k, e)| (e.info.timestamp, k.clone()))
-            .collect();
         // Deterministic activeQ order among equals: the longest-waiting first.
-        movable.sort();
-        let movable: Vec<String> = movable.into_iter().map(|(_, k)| k).collect();
+        let movable = inner.unschedulable_where(|qp| self.helps(qp, event));
         let moved = !movable.is_empty();
         for key in movable {
             inner.requeue(&key, now);
@@ -578,14 +575,7 @@ impl SchedulingQueue {
         let now = Instant::now();
         let mut inner = self.lock();
         let max = inner.config.max_in_unschedulable;
-        let stale: Vec<String> = inner
-            .pods
-            .iter()
-            .filter(|(_, e)| {
-                e.at == Location::Unschedulable && now.duration_since(e.info.timestamp) > max
-            })
-            .map(|(k, _)| k.clone())
-            .collect();
+        let stale = inner.unschedulable_where(|qp| now.duration_since(qp.timestamp) > max);
         let moved = !stale.is_empty();
         for key in stale {
             inner.requeue(&key, now);
@@ -747,12 +737,15 @@ impl Inner {
             Location::Backoff(k) => {
                 self.backoff.insert(k, key.clone());
             }
-            Location::Unschedulable | Location::Gated => {}
+            Location::Unschedulable => {
+                self.unschedulable.insert(key.clone());
+            }
+            Location::Gated => {}
         }
         self.pods.insert(key, Entry { info, at });
     }
 
-    fn unindex(&mut self, at: Location) {
+    fn unindex(&mut self, key: &str, at: Location) {
         match at {
             Location::Active(k) => {
                 self.active.remove(&k);
@@ -760,8 +753,25 @@ impl Inner {
             Location::Backoff(k) => {
                 self.backoff.remove(&k);
             }
-            Location::Unschedulable | Location::Gated => {}
+            Location::Unschedulable => {
+                self.unschedulable.remove(key);
+            }
+            Location::Gated => {}
         }
+    }
+
+    /// The unschedulable pods `keep` selects, longest-waiting first.
+    fn unschedulable_where(&self, keep: impl Fn(&QueuedPodInfo) -> bool) -> Vec<String> {
+        let mut found: Vec<(Instant, &String)> = self
+            .unschedulable
+            .iter()
+            .filter_map(|k| {
+                let e = self.pods.get(k)?;
+                keep(&e.info).then_some((e.info.timestamp, k))
+            })
+            .collect();
+        found.sort();
+        found.into_iter().map(|(_, k)| k.clone()).collect()
     }
 
     /// Moves an unschedulable pod to backoffQ or activeQ.
@@ -769,7 +779,7 @@ impl Inner {
         let Some(entry) = self.pods.remove(key) else {
             return;
         };
-        self.unindex(entry.at);
+        self.unindex(key, entry.at);
         let at = self.after_backoff_location(&entry.info, now);
         self.place(key.to_string(), entry.info, at);
     }

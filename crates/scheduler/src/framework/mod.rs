@@ -11,7 +11,7 @@
 mod types;
 
 use std::any::Any;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -135,7 +135,9 @@ impl<T: Any + Clone + Send + Sync> StateData for T {
 /// keyed by a name each plugin picks (conventionally `"PreFilter" + plugin name`).
 #[derive(Default)]
 pub struct CycleState {
-    data: HashMap<&'static str, Box<dyn StateData>>,
+    /// A handful of entries (one or two per plugin), read once per node per plugin: a linear
+    /// scan that usually matches on the key's address beats hashing the key every time.
+    data: Vec<(&'static str, Box<dyn StateData>)>,
     /// Set by the scheduler when it is scoring all feasible nodes rather than a sample.
     pub skip_filter_plugins: BTreeSet<&'static str>,
     pub skip_score_plugins: BTreeSet<&'static str>,
@@ -161,17 +163,29 @@ impl CycleState {
     }
 
     pub fn write<T: StateData>(&mut self, key: &'static str, value: T) {
-        self.data.insert(key, Box::new(value));
+        match self.position(key) {
+            Some(i) => self.data[i].1 = Box::new(value),
+            None => self.data.push((key, Box::new(value))),
+        }
     }
 
     pub fn read<T: 'static>(&self, key: &'static str) -> Option<&T> {
-        let data: &dyn StateData = &**self.data.get(key)?;
+        let data: &dyn StateData = &*self.data[self.position(key)?].1;
         data.as_any().downcast_ref()
     }
 
     pub fn read_mut<T: 'static>(&mut self, key: &'static str) -> Option<&mut T> {
-        let data: &mut dyn StateData = &mut **self.data.get_mut(key)?;
+        let i = self.position(key)?;
+        let data: &mut dyn StateData = &mut *self.data[i].1;
         data.as_any_mut().downcast_mut()
+    }
+
+    fn position(&self, key: &str) -> Option<usize> {
+        let same = |k: &&str| std::ptr::eq(k.as_ptr(), key.as_ptr()) && k.len() == key.len();
+        self.data
+            .iter()
+            .position(|(k, _)| same(k))
+            .or_else(|| self.data.iter().position(|(k, _)| *k == key))
     }
 }
 

@@ -9,7 +9,6 @@
 //! Score only sees one node, so PreScore records what needs the whole snapshot: the number of
 //! nodes and, per wanted image, how many nodes have it.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Pod;
@@ -146,13 +145,14 @@ impl ScorePlugin for ImageLocality {
                 )),
             );
         };
-        let on_node: HashMap<&str, i64> = node.images().collect();
+        // A pod names an image or two: scanning the node's list for each beats building an
+        // index of the node's images for every node of every cycle.
         let sum = s
             .images
             .iter()
             .filter_map(|(name, spread)| {
-                let size = on_node.get(name.as_str())?;
-                Some(scaled_image_score(*size, *spread, s.total_nodes))
+                let (_, size) = node.images().find(|(n, _)| *n == name.as_str())?;
+                Some(scaled_image_score(size, *spread, s.total_nodes))
             })
             .fold(0i64, i64::saturating_add);
         (calculate_priority(sum, s.images.len()), Status::success())
