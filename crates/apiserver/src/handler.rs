@@ -571,25 +571,24 @@ impl Api {
             &list_opts.field_selector,
         )?;
         let (items, rv) = w.store.cache.list(ns, |o| filter.matches(o));
-        let mut deleted = Vec::new();
+        // Each deleted object is kept in its encoded form for the response, not as a parsed
+        // tree (~9 KB per pod as a tree, ~3 KB encoded: deleting 10,000 pods at once peaked
+        // at 87 MB of trees, the largest item of the server's heap peak).
+        let mut cached = Vec::new();
         for item in items {
             match w.store.delete(item.namespace(), item.name(), &opts).await {
-                Ok(Deleted::Gone(obj) | Deleted::Pending(obj)) => deleted.push(obj),
+                Ok(Deleted::Gone(obj) | Deleted::Pending(obj)) => {
+                    cached.push(Arc::new(crate::watchcache::CachedObject::from_value(
+                        w.store.info,
+                        "",
+                        &obj,
+                        0,
+                    )));
+                }
                 Err(e) if e.code == 404 => {}
                 Err(e) => return Err(e),
             }
         }
-        let cached: Vec<_> = deleted
-            .iter()
-            .map(|v| {
-                Arc::new(crate::watchcache::CachedObject::from_value(
-                    w.store.info,
-                    "",
-                    v,
-                    0,
-                ))
-            })
-            .collect();
         let body = w.view.list(&cached, rv, None)?;
         Ok(response::bytes(
             200,

@@ -510,3 +510,58 @@ fn service_allocations_survive_restart() {
     assert_ne!(other["spec"]["clusterIP"], ip.as_str());
     assert_ne!(other["spec"]["ports"][0]["nodePort"], port);
 }
+
+#[test]
+fn delete_collection_deletes_the_selected_and_lists_them() {
+    let c = Cluster::start();
+    for i in 0..30 {
+        let tier = if i % 3 == 0 { "db" } else { "web" };
+        post(
+            &c,
+            "/api/v1/namespaces/default/configmaps",
+            &json!({"metadata": {"name": format!("cm-{i:02}"), "labels": {"tier": tier}},
+                    "data": {"i": i.to_string()}}),
+        );
+    }
+    let (code, text) = c.curl(
+        "DELETE",
+        "/api/v1/namespaces/default/configmaps?labelSelector=tier%3Dweb",
+        None,
+        None,
+    );
+    assert_eq!(code, 200, "{text}");
+    let list: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(list["kind"], "ConfigMapList", "{text}");
+    let mut gone: Vec<String> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            assert_eq!(o["metadata"]["labels"]["tier"], "web", "{o}");
+            assert!(o["data"]["i"].is_string(), "{o}");
+            o["metadata"]["name"].as_str().unwrap().to_string()
+        })
+        .collect();
+    gone.sort();
+    let web: Vec<String> = (0..30)
+        .filter(|i| i % 3 != 0)
+        .map(|i| format!("cm-{i:02}"))
+        .collect();
+    assert_eq!(gone, web);
+    let left = c.ok(&[
+        "get",
+        "configmaps",
+        "-l",
+        "tier",
+        "-o",
+        "jsonpath={.items[*].metadata.name}",
+    ]);
+    let left: Vec<&str> = left.split_whitespace().collect();
+    assert_eq!(
+        left,
+        [
+            "cm-00", "cm-03", "cm-06", "cm-09", "cm-12", "cm-15", "cm-18", "cm-21", "cm-24",
+            "cm-27"
+        ]
+    );
+}
