@@ -1260,8 +1260,17 @@ mod tests {
         }
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn consistent_lists_of_a_quiet_resource_come_from_the_cache() {
+    /// ConfigMaps over an embedded store (behind [`Counting`]) with a synced watch cache.
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        kv: Arc<Counting>,
+        info: &'static ResourceInfo,
+        cache: Arc<WatchCache>,
+        cms: ResourceStore,
+        opts: WriteOptions,
+    }
+
+    async fn configmaps() -> Fixture {
         let dir = tempfile::tempdir().unwrap();
         let inner = store::embedded::EmbeddedStore::open(
             dir.path(),
@@ -1281,6 +1290,26 @@ mod tests {
             field_manager: String::new(),
             user: "test".into(),
         };
+        Fixture {
+            _dir: dir,
+            kv,
+            info,
+            cache,
+            cms,
+            opts,
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn consistent_lists_of_a_quiet_resource_come_from_the_cache() {
+        let Fixture {
+            _dir: _keep,
+            kv,
+            info,
+            cms,
+            opts,
+            ..
+        } = configmaps().await;
         cms.create("default", json!({"metadata": {"name": "a"}}), &opts)
             .await
             .unwrap();
@@ -1312,25 +1341,14 @@ mod tests {
     /// exactly as if they had read the store.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn updates_from_a_stale_cache_copy_end_as_from_the_store() {
-        let dir = tempfile::tempdir().unwrap();
-        let inner = store::embedded::EmbeddedStore::open(
-            dir.path(),
-            store::embedded::EmbeddedOptions::default(),
-        )
-        .await
-        .unwrap();
-        let kv = Counting::new(inner);
-        let info = api::resources::lookup("", "v1", "configmaps").unwrap();
-        let cache = WatchCache::new(info);
-        tokio::spawn(cache.clone().run(kv.clone()));
-        let cms = ResourceStore::new(info, registry::plain(info), kv.clone(), cache.clone(), None);
-        cache.wait_for(0, Duration::from_secs(5)).await.unwrap();
-        let opts = WriteOptions {
-            dry_run: false,
-            field_validation: FieldValidation::Strict,
-            field_manager: String::new(),
-            user: "test".into(),
-        };
+        let Fixture {
+            _dir: _keep,
+            kv,
+            cache,
+            cms,
+            opts,
+            ..
+        } = configmaps().await;
         let created = cms
             .create(
                 "default",

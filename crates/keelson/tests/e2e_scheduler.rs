@@ -467,6 +467,26 @@ profiles:
             .is_empty(),
         "{lease}"
     );
+
+    // The leader published its configuration, so `keelson why` explains with the same
+    // profiles without being given the file.
+    let published = c.get_json(&["configmap", "keelson-scheduler-config", "-n", "kube-system"]);
+    assert_eq!(
+        published["data"]["config.yaml"],
+        std::fs::read_to_string(&config).unwrap(),
+        "{published}"
+    );
+    assert_eq!(
+        published["metadata"]["annotations"]["keelson.io/scheduler-identity"],
+        lease["spec"]["holderIdentity"]
+    );
+    let text = why(&c, &["pod/custom"]);
+    assert!(
+        text.contains("runs on node only (scheduler \"ignore-taints\")"),
+        "{text}"
+    );
+    let text = why(&c, &["pod/default"]);
+    assert!(text.contains("untolerated taint"), "{text}");
 }
 
 #[test]

@@ -10,6 +10,7 @@ pub mod framework;
 pub mod informers;
 pub mod plugins;
 pub mod profile;
+pub mod published;
 pub mod queue;
 pub mod registry;
 pub mod runtime;

@@ -62,6 +62,9 @@ pub struct Options {
     pub bind_concurrency: usize,
     pub events: EventLimits,
     pub assumed_pod_ttl: Duration,
+    /// The configuration's text (its file's contents; "" for the defaults), published in
+    /// [`crate::published`] at the start of every leadership term. `None`: not published.
+    pub published_config: Option<String>,
 }
 
 impl Default for Options {
@@ -71,6 +74,7 @@ impl Default for Options {
             bind_concurrency: 64,
             events: EventLimits::default(),
             assumed_pod_ttl: cache::DEFAULT_ASSUMED_POD_TTL,
+            published_config: None,
         }
     }
 }
@@ -145,6 +149,20 @@ impl Scheduler {
                 }
             }
             tracing::info!(identity = %options.identity, "scheduler starting");
+            if let Some(text) = &options.published_config {
+                let (client, identity, text) =
+                    (client.clone(), options.identity.clone(), text.clone());
+                tokio::spawn(async move {
+                    if let Err(e) = crate::published::publish(&client, &identity, &text).await {
+                        tracing::warn!(
+                            error = %e,
+                            "could not publish the scheduler configuration in ConfigMap {}/{}; `keelson why` will need --scheduler-config",
+                            crate::published::NAMESPACE,
+                            crate::published::NAME
+                        );
+                    }
+                });
+            }
             let frameworks = Frameworks::new(&config, &registry)?;
             let mut term = Term::start(&client, &config, &options, frameworks);
             let stop = term.run(leadership.clone(), shutdown.clone()).await;

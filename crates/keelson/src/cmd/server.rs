@@ -280,7 +280,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     );
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let scheduler = scheduler_config.map(|config| {
+    let scheduler = scheduler_config.map(|(config, text)| {
         let api = loopback(server.local_addr);
         let ca = pki.ca_cert_pem.clone();
         tokio::spawn(run_scheduler(
@@ -288,6 +288,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             ca,
             tls_dir.clone(),
             config,
+            text,
             stop_rx.clone(),
         ))
     });
@@ -304,17 +305,23 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 
 /// The configuration `--scheduler-config` names (checked against the plugin registry), or the
 /// default one.
+/// Also returns the file's text ("" for the defaults), which the scheduler publishes for
+/// `keelson why`.
 fn scheduler_configuration(
     path: Option<&Path>,
-) -> anyhow::Result<scheduler::config::SchedulerConfiguration> {
-    let config = match path {
-        Some(p) => scheduler::config::SchedulerConfiguration::load(p)
-            .with_context(|| format!("--scheduler-config {}", p.display()))?,
-        None => scheduler::config::SchedulerConfiguration::default(),
+) -> anyhow::Result<(scheduler::config::SchedulerConfiguration, String)> {
+    let text = match path {
+        Some(p) => std::fs::read_to_string(p)
+            .with_context(|| format!("reading --scheduler-config {}", p.display()))?,
+        None => String::new(),
     };
+    let config = scheduler::published::parse(&text).with_context(|| match path {
+        Some(p) => format!("--scheduler-config {}", p.display()),
+        None => "the default scheduler configuration".to_string(),
+    })?;
     scheduler::profile::Frameworks::new(&config, &scheduler::registry::Registry::default_plugins())
         .context("building the scheduler's profiles")?;
-    Ok(config)
+    Ok((config, text))
 }
 
 /// Where in-process components reach the API server: its own address, over loopback when it
@@ -367,6 +374,7 @@ async fn run_scheduler(
     ca_pem: String,
     tls_dir: PathBuf,
     config: scheduler::config::SchedulerConfiguration,
+    config_text: String,
     stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let client = async {
@@ -388,7 +396,11 @@ async fn run_scheduler(
             return;
         }
     };
-    if let Err(e) = scheduler::runtime::Scheduler::run(client, config, stop).await {
+    let options = scheduler::runtime::Options {
+        published_config: Some(config_text),
+        ..scheduler::runtime::Options::default()
+    };
+    if let Err(e) = scheduler::runtime::Scheduler::run_with(client, config, options, stop).await {
         tracing::error!(error = %e, "the scheduler stopped");
     }
 }

@@ -3,7 +3,8 @@
 //! The answer is a *re-evaluation against the cluster as it is now*: the command lists nodes,
 //! pods, namespaces, PodDisruptionBudgets and workloads through the API, builds the scheduler's
 //! snapshot with the scheduler's own cache code, and runs the scheduler's plugins for the pod
-//! (the profile its `schedulerName` names, from `--scheduler-config` or the defaults). The
+//! (the profile its `schedulerName` names, in the configuration the leading scheduler published
+//! in ConfigMap `kube-system/keelson-scheduler-config`, or `--scheduler-config`). The
 //! scheduler keeps no per-pod record of its past decisions — that would cost a write per pod —
 //! so if the cluster changed since the pod was scheduled, this shows what the scheduler would
 //! decide today.
@@ -22,6 +23,7 @@ use scheduler::cache::{self, Cache};
 use scheduler::config::SchedulerConfiguration;
 use scheduler::diagnose::{self, Explanation};
 use scheduler::profile::Frameworks;
+use scheduler::published;
 use scheduler::registry::Registry;
 
 use crate::client;
@@ -36,8 +38,8 @@ pub struct Args {
     /// Kubeconfig to use (default: $KUBECONFIG, then /var/lib/keelson/kubeconfig.yaml).
     #[arg(long)]
     pub kubeconfig: Option<PathBuf>,
-    /// The scheduler configuration the server runs with (its --scheduler-config); default:
-    /// the default profile.
+    /// Evaluate with this scheduler configuration file instead of the one the leading
+    /// scheduler published (ConfigMap kube-system/keelson-scheduler-config).
     #[arg(long)]
     pub scheduler_config: Option<PathBuf>,
     /// How many of the best-scoring nodes to show for a scheduled pod.
@@ -132,13 +134,29 @@ async fn cluster_cache(client: &Client, target: &Pod) -> anyhow::Result<Cache> {
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let name = pod_name(&args.pod)?;
-    let config = match &args.scheduler_config {
-        Some(path) => SchedulerConfiguration::load(path)?,
-        None => SchedulerConfiguration::default(),
+    let client = client_for(args.kubeconfig).await?;
+    let (config, from) = match &args.scheduler_config {
+        Some(path) => (
+            SchedulerConfiguration::load(path)?,
+            format!("--scheduler-config {}", path.display()),
+        ),
+        None => match published::fetch(&client).await? {
+            Some((config, _publisher)) => (
+                config,
+                format!(
+                    "the leading scheduler's, from ConfigMap {}/{}",
+                    published::NAMESPACE,
+                    published::NAME
+                ),
+            ),
+            None => (
+                SchedulerConfiguration::default(),
+                "the defaults (no scheduler has published its own)".to_string(),
+            ),
+        },
     };
     let frameworks = Frameworks::new(&config, &Registry::default_plugins())
-        .context("building the scheduling profiles")?;
-    let client = client_for(args.kubeconfig).await?;
+        .with_context(|| format!("building the scheduling profiles of {from}"))?;
     let pod = Api::<Pod>::namespaced(client.clone(), &args.namespace)
         .get(name)
         .await
@@ -146,7 +164,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let profile = cache::scheduler_name(&pod).to_string();
     let Some(fw) = frameworks.get(&profile) else {
         bail!(
-            "pod {}/{name} asks for scheduler {profile:?}, which is not a profile of this configuration (pass the server's --scheduler-config)",
+            "pod {}/{name} asks for scheduler {profile:?}, which is not a profile of the configuration used ({from}); pass the server's file with --scheduler-config",
             args.namespace
         );
     };
