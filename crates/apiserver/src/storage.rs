@@ -61,12 +61,16 @@ fn watch_item_from_store(info: &'static ResourceInfo, ev: store::WatchEvent) -> 
             return None;
         }
     };
+    // A put that did not create the key is a modification even when its previous value is
+    // not available: the event of the compaction revision itself loses its previous row (as
+    // upstream's etcd watcher, the kind follows the create revision, not the previous value).
+    let modified = ev.kv.create_revision != ev.kv.mod_revision;
     let prev = ev
         .prev
         .and_then(|p| CachedObject::from_store(info, &p.key, &p.value, p.mod_revision).ok())
         .map(Arc::new);
     Some(WatchItem::Event(Arc::new(CacheEvent {
-        kind: crate::watchcache::event_type(ev.kind, prev.is_some()),
+        kind: crate::watchcache::event_type(ev.kind, prev.is_some() || modified),
         object,
         prev,
         at: std::time::Instant::now(),
@@ -1420,5 +1424,28 @@ mod tests {
         assert!(stale.is_err(), "{stale:?}");
         assert_eq!(cms.get("default", "a").await.unwrap()["data"]["x"], "3");
         kv.held.send_replace(false);
+    }
+
+    /// The store cannot give the previous value of the event at the compaction revision itself
+    /// (its previous row is what compaction removed); such a put is still a modification.
+    #[test]
+    fn store_events_are_added_only_when_they_create_the_key() {
+        let info = api::resources::lookup("", "v1", "configmaps").unwrap();
+        let put = |create: i64, rev: i64| store::WatchEvent {
+            kind: store::EventKind::Put,
+            kv: KeyValue {
+                key: "/registry/core/configmaps/default/a".into(),
+                value: Bytes::from_static(br#"{"metadata":{"name":"a","namespace":"default"}}"#),
+                create_revision: create,
+                mod_revision: rev,
+            },
+            prev: None,
+        };
+        let kind = |ev| match watch_item_from_store(info, ev) {
+            Some(WatchItem::Event(e)) => e.kind,
+            _ => panic!("not an event"),
+        };
+        assert_eq!(kind(put(9, 9)), crate::watchcache::EventType::Added);
+        assert_eq!(kind(put(5, 9)), crate::watchcache::EventType::Modified);
     }
 }

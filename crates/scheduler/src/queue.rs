@@ -767,7 +767,7 @@ impl Inner {
             .iter()
             .filter_map(|k| {
                 let e = self.pods.get(k)?;
-                keep(&e.info).then_some((e.info.timestamp, k))
+                (e.at == Location::Unschedulable && keep(&e.info)).then_some((e.info.timestamp, k))
             })
             .collect();
         found.sort();

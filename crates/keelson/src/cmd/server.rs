@@ -310,15 +310,19 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 fn scheduler_configuration(
     path: Option<&Path>,
 ) -> anyhow::Result<(scheduler::config::SchedulerConfiguration, String)> {
-    let text = match path {
-        Some(p) => std::fs::read_to_string(p)
-            .with_context(|| format!("reading --scheduler-config {}", p.display()))?,
-        None => String::new(),
+    let (config, text) = match path {
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .with_context(|| format!("reading --scheduler-config {}", p.display()))?;
+            let config = scheduler::config::SchedulerConfiguration::parse(&text)
+                .with_context(|| format!("--scheduler-config {}", p.display()))?;
+            (config, text)
+        }
+        None => (
+            scheduler::config::SchedulerConfiguration::default(),
+            String::new(),
+        ),
     };
-    let config = scheduler::published::parse(&text).with_context(|| match path {
-        Some(p) => format!("--scheduler-config {}", p.display()),
-        None => "the default scheduler configuration".to_string(),
-    })?;
     scheduler::profile::Frameworks::new(&config, &scheduler::registry::Registry::default_plugins())
         .context("building the scheduler's profiles")?;
     Ok((config, text))
