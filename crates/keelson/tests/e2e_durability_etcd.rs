@@ -509,7 +509,10 @@ fn acknowledged_writes_survive_server_and_member_kills() {
                     &http,
                     round,
                     &mut rng,
-                    Duration::from_millis(2000),
+                    // When the killed member was the leader, the others need an election
+                    // (1 s timeout, more on a loaded 2-core machine) and the server's client a
+                    // reconnect before writes go on: 2 s was once not enough in CI.
+                    Duration::from_millis(5000),
                     || {
                         std::thread::sleep(delay);
                         etcd.kill(m);
