@@ -12,7 +12,7 @@
 //! Progress goes to stderr, the report to stdout; targets are printed next to the figures,
 //! never asserted.
 
-mod api;
+pub mod api;
 mod figures;
 mod nodes;
 mod objects;

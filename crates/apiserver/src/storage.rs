@@ -247,6 +247,19 @@ fn random_suffix() -> String {
         .collect()
 }
 
+/// Upstream's longest `generateName` prefix kept: a 63-character name minus the suffix. A
+/// longer prefix is cut, so controllers naming pods after long owners still get valid names.
+const MAX_GENERATED_PREFIX: usize = 58;
+
+/// The name for a `generateName` create.
+fn generated_name(base: &str, suffix: &str) -> String {
+    let mut end = base.len().min(MAX_GENERATED_PREFIX);
+    while !base.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}{suffix}", &base[..end])
+}
+
 impl ResourceStore {
     pub fn new(
         info: &'static ResourceInfo,
@@ -489,8 +502,10 @@ impl ResourceStore {
                     .and_then(Value::as_str)
                     .unwrap_or("")
                     .to_string();
-                object::meta_mut(&mut candidate)
-                    .insert("name".into(), json!(format!("{base}{}", random_suffix())));
+                object::meta_mut(&mut candidate).insert(
+                    "name".into(),
+                    json!(generated_name(&base, &random_suffix())),
+                );
             }
             let admitted = self.strategy.admit_create(candidate, opts.dry_run)?;
             let warnings =
@@ -1192,6 +1207,15 @@ mod tests {
     use store::{KeyValue, RangeResponse, Revision, WatchStream};
 
     use super::*;
+
+    #[test]
+    fn generated_names_cut_long_prefixes_as_upstream() {
+        assert_eq!(generated_name("web-", "x2b4z"), "web-x2b4z");
+        let long = format!("{}-", "a".repeat(300));
+        let name = generated_name(&long, "x2b4z");
+        assert_eq!(name.len(), 63);
+        assert_eq!(name, format!("{}x2b4z", "a".repeat(58)));
+    }
 
     /// A store that counts range reads, to tell cache-served lists from store-served ones, and
     /// can hold back its watch events (`held`), to make a watch cache fall behind.

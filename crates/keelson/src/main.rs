@@ -24,7 +24,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the control plane (API server and its store).
-    Server(cmd::server::Args),
+    Server(Box<cmd::server::Args>),
     /// Show the retained revisions of one object: when, by whom, and what changed.
     History(cmd::history::Args),
     /// Simulate nodes: hollow kubelets that register, heartbeat and run the pods bound to them.
@@ -48,7 +48,7 @@ fn main() -> std::process::ExitCode {
         .and_then(|runtime| {
             runtime.block_on(async {
                 match cli.command {
-                    Command::Server(args) => cmd::server::run(args).await,
+                    Command::Server(args) => cmd::server::run(*args).await,
                     Command::History(args) => cmd::history::run(args).await,
                     Command::Simulate(args) => cmd::simulate::run(args).await,
                     Command::Why(args) => cmd::why::run(args).await,

@@ -23,6 +23,7 @@ fn configmaps(c: &Cluster) -> Vec<String> {
         .as_array()
         .unwrap()
         .iter()
+        .filter(|i| common::made_by_test(i))
         .map(|i| i["metadata"]["name"].as_str().unwrap().to_string())
         .collect()
 }

@@ -77,6 +77,7 @@ fn acknowledged_writes_survive_sigkill() {
             .as_array()
             .unwrap()
             .iter()
+            .filter(|i| common::made_by_test(i))
             .map(|i| {
                 (
                     i["metadata"]["name"].as_str().unwrap().to_string(),

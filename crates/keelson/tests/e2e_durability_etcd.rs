@@ -374,6 +374,7 @@ fn verify(rt: &tokio::runtime::Runtime, http: &Http, attempts: &Attempts) -> Vec
         .as_array()
         .unwrap()
         .iter()
+        .filter(|i| common::made_by_test(i))
         .map(|i| {
             (
                 i["metadata"]["name"].as_str().unwrap().to_string(),

@@ -16,6 +16,9 @@
 //! The API is reached through the small [`LeaseClient`] trait, so any client (keelson's own,
 //! kube-rs) can drive the elector, and tests use an in-memory fake with paused time.
 
+mod kube_leases;
+pub use kube_leases::KubeLeases;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,6 +27,19 @@ use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use tokio::sync::watch;
 use tokio::time::Instant;
+
+/// `HOSTNAME_RANDOM`, as upstream's `hostname_uuid`.
+pub fn default_identity() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default();
+    let host = if host.is_empty() {
+        "keelson".to_string()
+    } else {
+        host
+    };
+    format!("{host}_{:016x}", rand::random::<u64>())
+}
 
 /// Why a Lease operation failed.
 #[derive(Debug, thiserror::Error)]

@@ -23,7 +23,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
-use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams, Preconditions};
 use kube::{Api, Client};
@@ -79,18 +78,7 @@ impl Default for Options {
     }
 }
 
-/// `HOSTNAME_RANDOM`, as upstream's `hostname_uuid`.
-pub fn default_identity() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_default();
-    let host = if host.is_empty() {
-        "keelson".to_string()
-    } else {
-        host
-    };
-    format!("{host}_{:016x}", rand::random::<u64>())
-}
+pub use leader::default_identity;
 
 /// The scheduler.
 pub struct Scheduler;
@@ -124,7 +112,7 @@ impl Scheduler {
             lc.retry_period = le.retry_period;
             let (l, _task) = leader::LeaderElector::new(
                 lc,
-                Arc::new(KubeLeases {
+                Arc::new(leader::KubeLeases {
                     client: client.clone(),
                 }),
             )
@@ -742,47 +730,6 @@ fn status_patch(
         patch["metadata"] = json!({"resourceVersion": rv});
     }
     Some(patch)
-}
-
-/// [`leader::LeaseClient`] over kube-rs.
-pub struct KubeLeases {
-    pub client: Client,
-}
-
-fn lease_error(e: kube::Error) -> leader::LeaseError {
-    match e {
-        kube::Error::Api(s) if s.is_conflict() || s.is_already_exists() => {
-            leader::LeaseError::Conflict
-        }
-        e => leader::LeaseError::Api(e.to_string()),
-    }
-}
-
-#[async_trait::async_trait]
-impl leader::LeaseClient for KubeLeases {
-    async fn get(&self, namespace: &str, name: &str) -> Result<Option<Lease>, leader::LeaseError> {
-        Api::<Lease>::namespaced(self.client.clone(), namespace)
-            .get_opt(name)
-            .await
-            .map_err(lease_error)
-    }
-
-    async fn create(&self, lease: &Lease) -> Result<Lease, leader::LeaseError> {
-        let ns = lease.metadata.namespace.as_deref().unwrap_or("kube-system");
-        Api::<Lease>::namespaced(self.client.clone(), ns)
-            .create(&PostParams::default(), lease)
-            .await
-            .map_err(lease_error)
-    }
-
-    async fn replace(&self, lease: &Lease) -> Result<Lease, leader::LeaseError> {
-        let ns = lease.metadata.namespace.as_deref().unwrap_or("kube-system");
-        let name = lease.metadata.name.as_deref().unwrap_or_default();
-        Api::<Lease>::namespaced(self.client.clone(), ns)
-            .replace(name, &PostParams::default(), lease)
-            .await
-            .map_err(lease_error)
-    }
 }
 
 #[cfg(test)]

@@ -60,6 +60,33 @@ pub struct Args {
     /// profile with the default plugins.
     #[arg(long, value_name = "FILE")]
     pub scheduler_config: Option<PathBuf>,
+    /// Do not run the controllers in this process (Deployments, ReplicaSets, Jobs, garbage
+    /// collection, ... then do nothing unless another controller manager runs them).
+    #[arg(long)]
+    pub disable_controller_manager: bool,
+    /// Which controllers run: `*` for all, a name to enable one, `-NAME` to disable one,
+    /// e.g. `*,-podgc` (kube-controller-manager's --controllers).
+    #[arg(long, value_delimiter = ',', default_value = "*")]
+    pub controllers: Vec<String>,
+    /// Pod CIDRs of nodes are allocated from this range.
+    #[arg(long, default_value = "10.42.0.0/16")]
+    pub cluster_cidr: String,
+    /// Prefix length of each node's pod CIDR.
+    #[arg(long, default_value_t = 24)]
+    pub node_cidr_mask_size: u8,
+    /// A node that stops renewing its Lease and status for this long becomes Ready=Unknown
+    /// (and is tainted unreachable, which evicts its pods after their tolerationSeconds).
+    #[arg(long, default_value = "40s", value_parser = parse_duration)]
+    pub node_monitor_grace_period: Duration,
+    /// How often node health is checked.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub node_monitor_period: Duration,
+    /// Grace for a newly registered node before it is judged unresponsive.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub node_startup_grace_period: Duration,
+    /// Terminated pods beyond this many are deleted, oldest first.
+    #[arg(long, default_value_t = 12_500)]
+    pub terminated_pod_gc_threshold: usize,
 }
 
 /// Parses `500ms`, `30s`, `5m`, `2h` (and a bare number of seconds).
@@ -240,6 +267,13 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         Some(scheduler_configuration(args.scheduler_config.as_deref())?)
     };
 
+    // Like the scheduler's configuration, a bad controller list stops the server up front.
+    let controllers = if args.disable_controller_manager {
+        None
+    } else {
+        Some(controller_manager_options(&args, &pki.ca_cert_pem)?)
+    };
+
     let kv = open_datastore(&args).await?;
 
     let config = apiserver::Config {
@@ -293,14 +327,58 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         ))
     });
 
+    let controller_manager = controllers.map(|options| {
+        let api = loopback(server.local_addr);
+        let ca = pki.ca_cert_pem.clone();
+        tokio::spawn(run_controller_manager(
+            api,
+            ca,
+            tls_dir.clone(),
+            options,
+            stop_rx.clone(),
+        ))
+    });
+
     shutdown_signal().await;
     println!("keelson: shutting down");
     let _ = stop_tx.send(true);
-    if let Some(task) = scheduler {
-        // Long enough to hand the scheduler's Lease over, never long enough to hang a stop.
+    // Long enough to hand the Leases over, never long enough to hang a stop.
+    for task in [scheduler, controller_manager].into_iter().flatten() {
         let _ = tokio::time::timeout(Duration::from_secs(2), task).await;
     }
     Ok(())
+}
+
+/// The controller manager's options from the flags, checked before anything starts.
+fn controller_manager_options(
+    args: &Args,
+    ca_pem: &str,
+) -> anyhow::Result<controller_manager::Options> {
+    let cidr = parse_cidr(&args.cluster_cidr).context("--cluster-cidr")?;
+    if args.node_cidr_mask_size < cidr.1 || args.node_cidr_mask_size > 30 {
+        bail!(
+            "--node-cidr-mask-size {} must be between the --cluster-cidr prefix length ({}) and 30",
+            args.node_cidr_mask_size,
+            cidr.1
+        );
+    }
+    let options = controller_manager::Options {
+        identity: leader::default_identity(),
+        controllers: args.controllers.clone(),
+        settings: controller_runtime::Settings {
+            node_monitor_grace_period: args.node_monitor_grace_period,
+            node_monitor_period: args.node_monitor_period,
+            node_startup_grace_period: args.node_startup_grace_period,
+            cluster_cidr: format!("{}/{}", cidr.0, cidr.1),
+            node_cidr_mask_size: args.node_cidr_mask_size,
+            terminated_pod_gc_threshold: args.terminated_pod_gc_threshold,
+            root_ca_pem: Some(ca_pem.to_owned()),
+            ..controller_runtime::Settings::default()
+        },
+        ..controller_manager::Options::default()
+    };
+    controller_manager::enabled(&options.controllers, &controller_manager::all_controllers())?;
+    Ok(options)
 }
 
 /// The configuration `--scheduler-config` names (checked against the plugin registry), or the
@@ -371,6 +449,49 @@ fn component_certificate(tls_dir: &Path, user: &str) -> anyhow::Result<(String, 
     Ok((cert.pem(), key.serialize_pem()))
 }
 
+/// A kube client for an in-process component, authenticated as `user` with a fresh
+/// certificate from the cluster CA.
+async fn component_client(
+    api: SocketAddr,
+    ca_pem: &str,
+    tls_dir: &Path,
+    user: &str,
+) -> anyhow::Result<kube::Client> {
+    let (cert, key) = component_certificate(tls_dir, user)?;
+    let text = kubeconfig::render(&format!("https://{api}"), ca_pem, &cert, &key);
+    let kc = kube::config::Kubeconfig::from_yaml(&text)
+        .with_context(|| format!("the kubeconfig of {user}"))?;
+    let cfg = kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+        .await
+        .with_context(|| format!("the client configuration of {user}"))?;
+    kube::Client::try_from(cfg).with_context(|| format!("the client of {user}"))
+}
+
+/// Runs the controllers against this server as `system:kube-controller-manager`, in the
+/// background.
+async fn run_controller_manager(
+    api: SocketAddr,
+    ca_pem: String,
+    tls_dir: PathBuf,
+    options: controller_manager::Options,
+    stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let client =
+        match component_client(api, &ca_pem, &tls_dir, "system:kube-controller-manager").await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(
+                    error = format!("{e:#}"),
+                    "the controller manager cannot start"
+                );
+                return;
+            }
+        };
+    if let Err(e) = controller_manager::run(client, options, stop).await {
+        tracing::error!(error = %e, "the controller manager stopped");
+    }
+}
+
 /// Runs the scheduler against this server as `system:kube-scheduler`, in the background: the
 /// API is already serving, and nothing here delays readiness.
 async fn run_scheduler(
@@ -381,19 +502,7 @@ async fn run_scheduler(
     config_text: String,
     stop: tokio::sync::watch::Receiver<bool>,
 ) {
-    let client = async {
-        let (cert, key) = component_certificate(&tls_dir, "system:kube-scheduler")?;
-        let text = kubeconfig::render(&format!("https://{api}"), &ca_pem, &cert, &key);
-        let kc =
-            kube::config::Kubeconfig::from_yaml(&text).context("the scheduler's kubeconfig")?;
-        let cfg =
-            kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
-                .await
-                .context("the scheduler's client configuration")?;
-        kube::Client::try_from(cfg).context("the scheduler's client")
-    }
-    .await;
-    let client = match client {
+    let client = match component_client(api, &ca_pem, &tls_dir, "system:kube-scheduler").await {
         Ok(c) => c,
         Err(e) => {
             tracing::error!(error = format!("{e:#}"), "the scheduler cannot start");

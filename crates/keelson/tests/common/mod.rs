@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod etcd;
+pub mod hollow;
 pub mod http;
 
 use std::io::Write;
@@ -12,6 +13,15 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 pub const KUBECTL: &str = "/usr/bin/kubectl";
+
+/// The ConfigMap the root-CA publisher puts in every namespace: tests that count their own
+/// ConfigMaps leave it out.
+pub const ROOT_CA_CONFIGMAP: &str = "kube-root-ca.crt";
+
+/// Whether a listed item is one the test made (not the root-CA publisher's ConfigMap).
+pub fn made_by_test(item: &serde_json::Value) -> bool {
+    item["metadata"]["name"] != ROOT_CA_CONFIGMAP
+}
 
 /// A running server, killed when dropped.
 pub struct Cluster {
