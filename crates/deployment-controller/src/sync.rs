@@ -350,9 +350,11 @@ impl Deployments {
         if current == Some(rev) {
             return Ok(());
         }
+        // Through `status`, as upstream: an annotation change on the main resource would
+        // start a new generation.
         let patch = json!({"metadata": {"annotations": {REVISION: rev}}});
         let updated = Api::<Deployment>::namespaced(self.client.clone(), &key.namespace)
-            .patch(&key.name, &PatchParams::default(), &Patch::Merge(&patch))
+            .patch_status(&key.name, &PatchParams::default(), &Patch::Merge(&patch))
             .await
             .map_err(Self::api_err(key, "recording the revision"))?;
         d.metadata.annotations = updated.metadata.annotations;

@@ -215,7 +215,11 @@ fn dry_run_writes_nothing() {
 
 #[test]
 fn status_subresource_splits_spec_and_status() {
-    let c = Cluster::start();
+    // The Deployment controller would overwrite the status this test writes by hand.
+    let c = Cluster::start_with(ServerOptions {
+        extra_args: vec!["--controllers=*,-deployment".into()],
+        ..Default::default()
+    });
     c.ok(&["create", "deployment", "s", "--image=nginx", "--replicas=3"]);
     let status_patch = r#"{"status":{"replicas":3,"readyReplicas":2},"spec":{"replicas":9}}"#;
     c.ok(&[

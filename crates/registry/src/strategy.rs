@@ -90,6 +90,13 @@ pub trait Strategy: Send + Sync + 'static {
     /// already been copied from `old`.
     fn prepare_for_status_update(&self, _new: &mut Self::Object, _old: &Self::Object) {}
 
+    /// Whether a status write may also change `metadata.annotations`. Upstream's status
+    /// strategies keep the request's metadata; the Deployment controller relies on it to
+    /// record `deployment.kubernetes.io/revision` without starting a new generation.
+    fn status_update_sets_annotations(&self) -> bool {
+        false
+    }
+
     /// Validation of a write through the `status` subresource.
     fn validate_status_update(&self, _new: &Self::Object, _old: &Self::Object) -> Vec<FieldError> {
         Vec::new()
@@ -394,6 +401,14 @@ impl<S: Strategy> DynStrategy for Adapter<S> {
             match input.get("status") {
                 Some(s) => m.insert("status".to_string(), s.clone()),
                 None => m.remove("status"),
+            };
+        }
+        if self.strategy.status_update_sets_annotations()
+            && let Some(meta) = merged.get_mut("metadata").and_then(Value::as_object_mut)
+        {
+            match input.pointer("/metadata/annotations") {
+                Some(a) if !a.is_null() => meta.insert("annotations".to_string(), a.clone()),
+                _ => meta.remove("annotations"),
             };
         }
         let (mut obj, unknown) = decode::<S::Object>(merged)?;

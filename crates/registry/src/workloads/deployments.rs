@@ -181,6 +181,11 @@ impl Strategy for DeploymentStrategy {
         new.metadata.annotations != old.metadata.annotations
     }
 
+    /// The controller records the revision annotation through `status` (no new generation).
+    fn status_update_sets_annotations(&self) -> bool {
+        true
+    }
+
     fn set_defaults(&self, d: &mut Deployment) {
         let spec = d.spec.get_or_insert_with(DeploymentSpec::default);
         spec.replicas.get_or_insert(1);

@@ -207,9 +207,18 @@ fn status_updates() {
     let mut ok = old.clone();
     ok["spec"]["replicas"] = json!(9);
     ok["status"] = json!({"replicas": 1, "readyReplicas": 1, "availableReplicas": 1, "observedGeneration": 1, "collisionCount": 2});
+    ok["metadata"]["annotations"] = json!({"deployment.kubernetes.io/revision": "1"});
+    ok["metadata"]["labels"] = json!({"changed": "no"});
     let out = s.admit_status_update(ok, &old).unwrap().object;
     assert_eq!(out["spec"]["replicas"], 1, "status writes keep the spec");
     assert_eq!(out["status"]["readyReplicas"], 1);
+    // The controller's revision annotation goes through status; labels do not.
+    assert_eq!(
+        out["metadata"]["annotations"]["deployment.kubernetes.io/revision"],
+        "1"
+    );
+    assert_eq!(out["metadata"]["labels"], old["metadata"]["labels"]);
+    assert_eq!(out["metadata"]["generation"], old["metadata"]["generation"]);
 
     let mut bad = out.clone();
     bad["status"] =
