@@ -112,30 +112,10 @@ pub fn template_of(rev: &ControllerRevision) -> Result<PodTemplateSpec, HistoryE
     serde_json::from_value(t).map_err(|source| HistoryError::Decode { name, source })
 }
 
-/// FNV-1a, 32 bits: a stable, dependency-free hash (the value only has to be stable across
-/// keelson versions, not equal to upstream's).
-fn fnv1a(bytes: impl IntoIterator<Item = u8>, mut h: u32) -> u32 {
-    for b in bytes {
-        h ^= u32::from(b);
-        h = h.wrapping_mul(0x0100_0193);
-    }
-    h
-}
-
-/// Letters that cannot spell words, as upstream's `SafeEncodeString` uses for hashes.
-const SAFE: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-
-/// The hash of `data` with the owner's `collision_count`, as the label and name suffix use it.
+/// The hash of `data` with the owner's `collision_count`, as the label and name suffix use it
+/// (the same hash as Deployments' `pod-template-hash`).
 pub fn hash(data: &Value, collision_count: i32) -> String {
-    // `Value`'s Display is compact and, with serde_json's sorted maps, canonical.
-    let mut h = fnv1a(data.to_string().into_bytes(), 0x811c_9dc5);
-    if collision_count != 0 {
-        h = fnv1a(collision_count.to_string().into_bytes(), h);
-    }
-    h.to_string()
-        .bytes()
-        .map(|b| char::from(SAFE[usize::from(b) % SAFE.len()]))
-        .collect()
+    controller_runtime::hash::template_hash(data, collision_count)
 }
 
 /// `<owner>-<hash>`, the owner's name cut so the whole stays a valid name (upstream's
@@ -403,7 +383,11 @@ mod tests {
         let data = template_data("web", &template("nginx:1")).unwrap_or_default();
         let h0 = hash(&data, 0);
         assert_eq!(h0, hash(&data.clone(), 0));
-        assert!(h0.bytes().all(|b| SAFE.contains(&b)), "{h0}");
+        assert!(
+            h0.bytes()
+                .all(|b| b"bcdfghjklmnpqrstvwxz2456789".contains(&b)),
+            "{h0}"
+        );
         assert_ne!(h0, hash(&data, 1));
         let other = template_data("web", &template("nginx:2")).unwrap_or_default();
         assert_ne!(h0, hash(&other, 0));
