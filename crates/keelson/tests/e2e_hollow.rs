@@ -253,9 +253,28 @@ fn hollow_nodes_register_heartbeat_run_pods_and_clean_up() {
                 first_renewal.get(name) != Some(&l["spec"]["renewTime"])
             })
     });
-    let recreated = c.get_json(&["lease", "-n", "kube-node-lease", "hollow-11"]);
+    // The garbage collector may delete the Lease the old node owned (as upstream's does);
+    // the kubelet writes it again, owned by the new node, at its next renewal.
     let new_uid = c.get_json(&["node", "hollow-11"])["metadata"]["uid"].clone();
-    assert_eq!(recreated["metadata"]["ownerReferences"][0]["uid"], new_uid);
+    c.eventually(
+        Duration::from_secs(15),
+        "hollow-11's lease owned by the new node",
+        || {
+            let out = c.kubectl(&[
+                "get",
+                "lease",
+                "-n",
+                "kube-node-lease",
+                "hollow-11",
+                "-o",
+                "json",
+            ]);
+            out.status.success() && {
+                let l: Value = serde_json::from_slice(&out.stdout).unwrap();
+                l["metadata"]["ownerReferences"][0]["uid"] == new_uid
+            }
+        },
+    );
 
     // SIGTERM: heartbeats stop, and with --cleanup the nodes and leases go.
     let out = sim.stop();
